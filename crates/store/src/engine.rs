@@ -1,0 +1,1196 @@
+//! One store: one SQLCipher database file with its own key, one writer thread that group-commits,
+//! a small pool of read connections, and a broadcast channel of committed writes.
+//!
+//! Guarantees:
+//! - a write is acknowledged only after the transaction holding it committed with
+//!   `synchronous=FULL` in WAL mode (durable across process kills and power loss);
+//! - concurrent writes are committed together (group commit): one fsync serves every write that
+//!   arrived while the previous commit was running, and each write is its own savepoint, so one bad
+//!   write never takes the others down with it;
+//! - readers never block the writer (WAL) and see only committed data.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, params, params_from_iter, types::Value as SqlValue,
+};
+use serde_json::Value;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::keys::SecretKey;
+use crate::model::{
+    BlobPoint, Datasource, DatasourceKind, DatasourceMeta, Event, KvValue, MAX_ROWS, NumericPoint,
+    ReadOutput, Retention, Row, ValueType, numeric_data,
+};
+use crate::query::{Aggregate, DeleteQuery, Filter, FilterOp, Form, ReadQuery};
+use crate::{DatasourceId, KvKey, StoreError, StoreId};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS store_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS datasource(
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    meta TEXT NOT NULL,
+    retention TEXT
+);
+CREATE TABLE IF NOT EXISTS point(
+    ds INTEGER NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL, value REAL NOT NULL, tags TEXT,
+    PRIMARY KEY(ds, ts, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blob_point(
+    ds INTEGER NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY(ds, ts, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hourly(
+    ds INTEGER NOT NULL, hour INTEGER NOT NULL, count INTEGER NOT NULL, sum REAL NOT NULL,
+    min REAL NOT NULL, max REAL NOT NULL,
+    PRIMARY KEY(ds, hour)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kv(
+    ds INTEGER NOT NULL, key TEXT NOT NULL, vtype INTEGER NOT NULL, value BLOB NOT NULL,
+    PRIMARY KEY(ds, key)
+) WITHOUT ROWID;
+";
+
+/// Most writes folded into one group commit.
+const MAX_GROUP: usize = 4096;
+/// Most idle read connections kept open.
+const MAX_IDLE_READERS: usize = 8;
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// What a committed write changed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WriteAck {
+    /// Points written, with the timestamps they were stored at.
+    Written {
+        /// Number of points.
+        count: u64,
+        /// Timestamp of each point, in input order.
+        timestamps: Vec<i64>,
+    },
+    /// Points or keys deleted.
+    Deleted(u64),
+    /// A key was stored.
+    Stored,
+    /// A datasource was created or updated.
+    Datasource(Datasource),
+    /// Retention ran: `(datasource, points purged, hourly rows written)`.
+    Retention(Vec<(String, u64, u64)>),
+}
+
+enum WriteOp {
+    Numeric {
+        ds: DsRef,
+        points: Vec<NumericPoint>,
+    },
+    Blob {
+        ds: DsRef,
+        points: Vec<BlobPoint>,
+    },
+    Delete {
+        ds: Vec<DsRef>,
+        query: DeleteQuery,
+    },
+    KvPut {
+        ds: DsRef,
+        key: KvKey,
+        value: KvValue,
+    },
+    KvDelete {
+        ds: DsRef,
+        key: Option<KvKey>,
+    },
+    Upsert {
+        name: DatasourceId,
+        meta: DatasourceMeta,
+    },
+    Drop {
+        ds: DsRef,
+    },
+    SetRetention {
+        ds: DsRef,
+        retention: Option<Retention>,
+    },
+    ApplyRetention {
+        now_ms: i64,
+    },
+}
+
+struct Job {
+    op: WriteOp,
+    reply: oneshot::Sender<Result<WriteAck, StoreError>>,
+}
+
+#[derive(Clone, Debug)]
+struct DsRef {
+    rowid: i64,
+    name: String,
+    kind: DatasourceKind,
+}
+
+#[derive(Clone, Debug)]
+struct DsEntry {
+    rowid: i64,
+    info: Datasource,
+}
+
+struct Shared {
+    id: StoreId,
+    datasources: RwLock<HashMap<String, DsEntry>>,
+    events: broadcast::Sender<Arc<Event>>,
+}
+
+/// A pending write; await it (async) or [`WriteTicket::wait`] (blocking) for the durable ack.
+pub struct WriteTicket(oneshot::Receiver<Result<WriteAck, StoreError>>, StoreId);
+
+impl WriteTicket {
+    /// Blocks until the write is durable.
+    pub fn wait(self) -> Result<WriteAck, StoreError> {
+        self.0
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(StoreError::Closed(self.1.to_string())))
+    }
+}
+
+impl std::future::IntoFuture for WriteTicket {
+    type Output = Result<WriteAck, StoreError>;
+    type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Self::Output> + Send>>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            self.0
+                .await
+                .unwrap_or_else(|_| Err(StoreError::Closed(self.1.to_string())))
+        })
+    }
+}
+
+/// One open store.
+pub struct Store {
+    shared: Arc<Shared>,
+    path: PathBuf,
+    key: SecretKey,
+    writer: Mutex<Option<mpsc::Sender<Job>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+    description: String,
+}
+
+fn open_connection(
+    path: &Path,
+    key: &SecretKey,
+    store: &StoreId,
+    create: bool,
+) -> Result<Connection, StoreError> {
+    let mut flags =
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags)?;
+    let pragma = zeroize::Zeroizing::new(format!("PRAGMA key = \"x'{}'\";", key.to_hex().as_str()));
+    conn.execute_batch(&pragma)?;
+    // The first real read is where SQLCipher finds out whether the key fits.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+        .map_err(|e| StoreError::Crypto(format!("store {store} does not open with its key ({e})")))?;
+    conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA temp_store=MEMORY;")?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (creating if `create`) the store file at `path` with `key`.
+    pub(crate) fn open(
+        id: StoreId,
+        path: PathBuf,
+        key: SecretKey,
+        create: bool,
+        description: Option<&str>,
+    ) -> Result<Arc<Store>, StoreError> {
+        let conn = open_connection(&path, &key, &id, create)?;
+        conn.execute_batch(SCHEMA)?;
+        if let Some(d) = description {
+            conn.execute(
+                "INSERT INTO store_meta(key, value) VALUES('description', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [d],
+            )?;
+        }
+        let description: String = conn
+            .query_row(
+                "SELECT value FROM store_meta WHERE key = 'description'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or_default();
+        let mut datasources = HashMap::new();
+        {
+            let mut stmt = conn.prepare("SELECT id, name, meta, retention FROM datasource")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })?;
+            for row in rows {
+                let (rowid, name, meta, retention) = row?;
+                let meta: DatasourceMeta = serde_json::from_str(&meta).map_err(|e| {
+                    StoreError::BadData(format!("stored metadata of {name} is unreadable: {e}"))
+                })?;
+                let retention = retention.and_then(|r| serde_json::from_str(&r).ok());
+                datasources.insert(
+                    name.clone(),
+                    DsEntry {
+                        rowid,
+                        info: Datasource {
+                            id: name,
+                            meta,
+                            retention,
+                        },
+                    },
+                );
+            }
+        }
+        let next_seq: i64 = conn.query_row(
+            "SELECT max(coalesce((SELECT max(seq) FROM point), 0), coalesce((SELECT max(seq) FROM blob_point), 0)) + 1",
+            [],
+            |r| r.get(0),
+        )?;
+        let (events, _) = broadcast::channel(4096);
+        let shared = Arc::new(Shared {
+            id: id.clone(),
+            datasources: RwLock::new(datasources),
+            events,
+        });
+        let (tx, rx) = mpsc::channel::<Job>();
+        let writer_shared = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("store-{id}"))
+            .spawn(move || {
+                Writer {
+                    conn,
+                    shared: writer_shared,
+                    next_seq,
+                }
+                .run(rx)
+            })
+            .map_err(|e| StoreError::io("starting the store writer", e))?;
+        Ok(Arc::new(Store {
+            shared,
+            path,
+            key,
+            writer: Mutex::new(Some(tx)),
+            writer_thread: Mutex::new(Some(handle)),
+            readers: Mutex::new(Vec::new()),
+            description,
+        }))
+    }
+
+    /// The store's id.
+    pub fn id(&self) -> &StoreId {
+        &self.shared.id
+    }
+
+    /// The store's description.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops the writer after it finished what it holds; later writes fail with `Closed`.
+    pub(crate) fn close(&self) {
+        self.writer.lock().expect("writer lock").take();
+        if let Some(h) = self.writer_thread.lock().expect("writer thread lock").take() {
+            let _ = h.join();
+        }
+        self.readers.lock().expect("readers lock").clear();
+    }
+
+    fn submit(&self, op: WriteOp) -> WriteTicket {
+        let (reply, rx) = oneshot::channel();
+        if let Some(tx) = self.writer.lock().expect("writer lock").as_ref() {
+            let _ = tx.send(Job { op, reply });
+        }
+        WriteTicket(rx, self.shared.id.clone())
+    }
+
+    fn ds(&self, name: &DatasourceId) -> Result<DsRef, StoreError> {
+        let map = self.shared.datasources.read().expect("datasource lock");
+        let e = map
+            .get(name.as_str())
+            .ok_or_else(|| StoreError::UnknownDatasource {
+                store: self.shared.id.to_string(),
+                datasource: name.to_string(),
+            })?;
+        Ok(DsRef {
+            rowid: e.rowid,
+            name: e.info.id.clone(),
+            kind: e.info.meta.kind,
+        })
+    }
+
+    fn ds_of_kind(&self, name: &DatasourceId, kind: DatasourceKind) -> Result<DsRef, StoreError> {
+        let d = self.ds(name)?;
+        if d.kind != kind {
+            return Err(StoreError::WrongKind {
+                datasource: d.name,
+                actual: d.kind.as_str(),
+                expected: kind.as_str(),
+            });
+        }
+        Ok(d)
+    }
+
+    /// A time series datasource of either kind (numeric or blob).
+    fn series(&self, name: &DatasourceId) -> Result<DsRef, StoreError> {
+        let d = self.ds(name)?;
+        if d.kind == DatasourceKind::KeyValue {
+            return Err(StoreError::WrongKind {
+                datasource: d.name,
+                actual: "kv",
+                expected: "ts or ts/blob",
+            });
+        }
+        Ok(d)
+    }
+
+    /// Every datasource, sorted by id.
+    pub fn datasources(&self) -> Vec<Datasource> {
+        let mut v: Vec<_> = self
+            .shared
+            .datasources
+            .read()
+            .expect("datasource lock")
+            .values()
+            .map(|e| e.info.clone())
+            .collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    }
+
+    /// One datasource.
+    pub fn datasource(&self, name: &DatasourceId) -> Result<Datasource, StoreError> {
+        let map = self.shared.datasources.read().expect("datasource lock");
+        map.get(name.as_str())
+            .map(|e| e.info.clone())
+            .ok_or_else(|| StoreError::UnknownDatasource {
+                store: self.shared.id.to_string(),
+                datasource: name.to_string(),
+            })
+    }
+
+    /// Creates a datasource, or updates its metadata if it exists with the same kind.
+    pub fn upsert_datasource(
+        &self,
+        name: DatasourceId,
+        meta: DatasourceMeta,
+    ) -> Result<WriteTicket, StoreError> {
+        meta.validate()?;
+        Ok(self.submit(WriteOp::Upsert { name, meta }))
+    }
+
+    /// Removes a datasource and all its data.
+    pub fn drop_datasource(&self, name: &DatasourceId) -> Result<WriteTicket, StoreError> {
+        let ds = self.ds(name)?;
+        Ok(self.submit(WriteOp::Drop { ds }))
+    }
+
+    /// Sets (or with `None` clears) a series' retention.
+    pub fn set_retention(
+        &self,
+        name: &DatasourceId,
+        retention: Option<Retention>,
+    ) -> Result<WriteTicket, StoreError> {
+        let ds = self.series(name)?;
+        if let Some(r) = retention {
+            if !(1..=36_500).contains(&r.keep_days) {
+                return Err(StoreError::BadData("keep_days must be within 1..=36500".into()));
+            }
+            if r.downsample_hourly && ds.kind != DatasourceKind::Numeric {
+                return Err(StoreError::BadData(
+                    "only numeric series can be downsampled".into(),
+                ));
+            }
+        }
+        Ok(self.submit(WriteOp::SetRetention { ds, retention }))
+    }
+
+    /// Purges points older than each series' retention, downsampling first where asked.
+    pub fn apply_retention(&self, now_ms: i64) -> WriteTicket {
+        self.submit(WriteOp::ApplyRetention { now_ms })
+    }
+
+    /// Appends numeric points.
+    pub fn write_numeric(
+        &self,
+        name: &DatasourceId,
+        points: Vec<NumericPoint>,
+    ) -> Result<WriteTicket, StoreError> {
+        let ds = self.ds_of_kind(name, DatasourceKind::Numeric)?;
+        Ok(self.submit(WriteOp::Numeric { ds, points }))
+    }
+
+    /// Appends JSON documents to a blob series.
+    pub fn write_blob(&self, name: &DatasourceId, points: Vec<BlobPoint>) -> Result<WriteTicket, StoreError> {
+        let ds = self.ds_of_kind(name, DatasourceKind::Blob)?;
+        Ok(self.submit(WriteOp::Blob { ds, points }))
+    }
+
+    /// Deletes points of one or more series by time.
+    pub fn delete(&self, names: &[DatasourceId], query: DeleteQuery) -> Result<WriteTicket, StoreError> {
+        let ds = names.iter().map(|n| self.series(n)).collect::<Result<_, _>>()?;
+        Ok(self.submit(WriteOp::Delete { ds, query }))
+    }
+
+    /// Stores a key-value value.
+    pub fn kv_put(&self, name: &DatasourceId, key: KvKey, value: KvValue) -> Result<WriteTicket, StoreError> {
+        let ds = self.ds_of_kind(name, DatasourceKind::KeyValue)?;
+        value.value_type.validate(&value.bytes)?;
+        Ok(self.submit(WriteOp::KvPut { ds, key, value }))
+    }
+
+    /// Deletes one key, or with `None` every key of the datasource.
+    pub fn kv_delete(&self, name: &DatasourceId, key: Option<KvKey>) -> Result<WriteTicket, StoreError> {
+        let ds = self.ds_of_kind(name, DatasourceKind::KeyValue)?;
+        Ok(self.submit(WriteOp::KvDelete { ds, key }))
+    }
+
+    /// Subscribes to every committed write of this store (filter by datasource on receipt).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.shared.events.subscribe()
+    }
+
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let conn = self.readers.lock().expect("readers lock").pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                if self.writer.lock().expect("writer lock").is_none() {
+                    return Err(StoreError::Closed(self.shared.id.to_string()));
+                }
+                open_connection(&self.path, &self.key, &self.shared.id, false)?
+            }
+        };
+        let out = f(&conn);
+        let mut pool = self.readers.lock().expect("readers lock");
+        if pool.len() < MAX_IDLE_READERS {
+            pool.push(conn);
+        }
+        out
+    }
+
+    /// Reads one value of a key-value datasource.
+    pub fn kv_get(&self, name: &DatasourceId, key: &KvKey) -> Result<KvValue, StoreError> {
+        let ds = self.ds_of_kind(name, DatasourceKind::KeyValue)?;
+        self.with_reader(|c| {
+            c.query_row(
+                "SELECT vtype, value FROM kv WHERE ds = ?1 AND key = ?2",
+                params![ds.rowid, key.as_str()],
+                |r| {
+                    Ok(KvValue {
+                        value_type: ValueType::from_code(r.get(0)?),
+                        bytes: r.get(1)?,
+                    })
+                },
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::KeyNotFound {
+                datasource: ds.name.clone(),
+                key: key.to_string(),
+            })
+        })
+    }
+
+    /// Lists the keys of a key-value datasource, sorted.
+    pub fn kv_keys(&self, name: &DatasourceId) -> Result<Vec<String>, StoreError> {
+        let ds = self.ds_of_kind(name, DatasourceKind::KeyValue)?;
+        self.with_reader(|c| {
+            let mut stmt = c.prepare_cached("SELECT key FROM kv WHERE ds = ?1 ORDER BY key")?;
+            let keys = stmt
+                .query_map([ds.rowid], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok(keys)
+        })
+    }
+
+    /// Counts the keys of a key-value datasource.
+    pub fn kv_count(&self, name: &DatasourceId) -> Result<u64, StoreError> {
+        let ds = self.ds_of_kind(name, DatasourceKind::KeyValue)?;
+        self.with_reader(|c| {
+            let n: i64 = c.query_row("SELECT count(*) FROM kv WHERE ds = ?1", [ds.rowid], |r| r.get(0))?;
+            Ok(n as u64)
+        })
+    }
+
+    /// Runs a read over one or more series of this store (more than one is a join, merged by time).
+    pub fn read(&self, names: &[DatasourceId], query: &ReadQuery) -> Result<ReadOutput, StoreError> {
+        if names.is_empty() {
+            return Err(StoreError::BadQuery("name at least one datasource".into()));
+        }
+        let ds: Vec<DsRef> = names.iter().map(|n| self.series(n)).collect::<Result<_, _>>()?;
+        let kind = ds[0].kind;
+        if let Some(other) = ds.iter().find(|d| d.kind != kind) {
+            return Err(StoreError::BadQuery(format!(
+                "a join needs series of one kind; {} is {} but {} is {}",
+                ds[0].name,
+                kind.as_str(),
+                other.name,
+                other.kind.as_str()
+            )));
+        }
+        let joined = ds.len() > 1;
+        self.with_reader(|c| {
+            if query.hourly {
+                return read_hourly(c, &ds, query, joined);
+            }
+            match kind {
+                DatasourceKind::Numeric => read_series(c, &ds, query, joined, Table::Numeric),
+                _ => read_series(c, &ds, query, joined, Table::Blob),
+            }
+        })
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Table {
+    Numeric,
+    Blob,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Numeric => "point",
+            Table::Blob => "blob_point",
+        }
+    }
+    fn field_column(self) -> &'static str {
+        match self {
+            Table::Numeric => "tags",
+            Table::Blob => "data",
+        }
+    }
+}
+
+/// Builds the SQL selecting `ts, seq, ds, {cols}` of the rows a query picks, merged across
+/// datasources in the form's order. Each datasource gets its own ordered, limited arm so that
+/// `last/N` over a join reads N rows per datasource, not the whole series.
+fn select_rows(
+    table: Table,
+    ds: &[DsRef],
+    form: Form,
+    filters: &[Filter],
+    cols: &str,
+    row_cap: Option<u64>,
+    params: &mut Vec<SqlValue>,
+) -> String {
+    let dir = if form.newest_first() { "DESC" } else { "ASC" };
+    let (lo, hi) = form.bounds();
+    let limit = form.limit().or(row_cap);
+    let mut arms = Vec::with_capacity(ds.len());
+    for d in ds {
+        let mut sql = format!("SELECT ts, seq, ds, {cols} FROM {} WHERE ds = ?", table.name());
+        params.push(SqlValue::Integer(d.rowid));
+        if let Some(lo) = lo {
+            sql.push_str(" AND ts >= ?");
+            params.push(SqlValue::Integer(lo));
+        }
+        if let Some(hi) = hi {
+            sql.push_str(" AND ts <= ?");
+            params.push(SqlValue::Integer(hi));
+        }
+        let col = table.field_column();
+        for f in filters {
+            let test = match f.op {
+                FilterOp::Equals => "json_extract({col}, ?) = ?",
+                FilterOp::Contains => "instr(json_extract({col}, ?), ?) > 0",
+            };
+            sql.push_str(&format!(
+                " AND json_type({col}, ?) = 'text' AND {}",
+                test.replace("{col}", col)
+            ));
+            let path = format!("$.\"{}\"", f.tag);
+            params.push(SqlValue::Text(path.clone()));
+            params.push(SqlValue::Text(path));
+            params.push(SqlValue::Text(f.value.clone()));
+        }
+        sql.push_str(&format!(" ORDER BY ts {dir}, seq {dir}"));
+        if let Some(n) = limit {
+            sql.push_str(&format!(" LIMIT {n}"));
+        }
+        arms.push(sql);
+    }
+    if arms.len() == 1 {
+        return arms.pop().expect("one arm");
+    }
+    let mut sql = arms
+        .iter()
+        .map(|a| format!("SELECT * FROM ({a})"))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    sql.push_str(&format!(" ORDER BY ts {dir}, seq {dir}"));
+    if let Some(n) = limit {
+        sql.push_str(&format!(" LIMIT {n}"));
+    }
+    sql
+}
+
+fn read_series(
+    c: &Connection,
+    ds: &[DsRef],
+    q: &ReadQuery,
+    joined: bool,
+    table: Table,
+) -> Result<ReadOutput, StoreError> {
+    let names: HashMap<i64, &str> = ds.iter().map(|d| (d.rowid, d.name.as_str())).collect();
+    let aggregate = match (q.form, q.aggregate) {
+        (Form::Length, _) => Some(Aggregate::Count),
+        (_, a) => a,
+    };
+    let mut params = Vec::new();
+    match aggregate {
+        None => {
+            let cols = if table == Table::Numeric {
+                "value, tags"
+            } else {
+                "data"
+            };
+            let sql = select_rows(
+                table,
+                ds,
+                q.form,
+                &q.filters,
+                cols,
+                Some(MAX_ROWS as u64 + 1),
+                &mut params,
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params_from_iter(params))?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                if out.len() == MAX_ROWS {
+                    return Err(StoreError::TooManyResults(format!(
+                        "more than {MAX_ROWS} points match; narrow the range, use last/N, or add an aggregate"
+                    )));
+                }
+                let data = match table {
+                    Table::Numeric => numeric_data(r.get(3)?, r.get::<_, Option<String>>(4)?.as_deref()),
+                    Table::Blob => serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or(Value::Null),
+                };
+                let dsid: i64 = r.get(2)?;
+                out.push(Row {
+                    timestamp: r.get(0)?,
+                    datasource: joined.then(|| names.get(&dsid).copied().unwrap_or_default().to_owned()),
+                    data,
+                });
+            }
+            Ok(ReadOutput::Rows(out))
+        }
+        Some(Aggregate::Count) => {
+            let inner = select_rows(table, ds, q.form, &q.filters, "NULL", None, &mut params);
+            let n: i64 = c
+                .prepare_cached(&format!("SELECT count(*) FROM ({inner})"))?
+                .query_row(params_from_iter(params), |r| r.get(0))?;
+            Ok(ReadOutput::Count(n as u64))
+        }
+        Some(_) if table == Table::Blob => Err(StoreError::BadQuery(
+            "blob series have no numeric values; only count and length apply".into(),
+        )),
+        Some(agg @ (Aggregate::Sum | Aggregate::Min | Aggregate::Max | Aggregate::Mean)) => {
+            let inner = select_rows(
+                table,
+                ds,
+                q.form,
+                &q.filters,
+                "value AS payload",
+                None,
+                &mut params,
+            );
+            let func = match agg {
+                Aggregate::Sum => "total(payload)",
+                Aggregate::Min => "min(payload)",
+                Aggregate::Max => "max(payload)",
+                _ => "avg(payload)",
+            };
+            let x: Option<f64> = c
+                .prepare_cached(&format!("SELECT {func} FROM ({inner})"))?
+                .query_row(params_from_iter(params), |r| r.get(0))?;
+            Ok(ReadOutput::Aggregate(x))
+        }
+        Some(agg) => {
+            let inner = select_rows(
+                table,
+                ds,
+                q.form,
+                &q.filters,
+                "value AS payload",
+                None,
+                &mut params,
+            );
+            let mut stmt = c.prepare_cached(&format!("SELECT payload FROM ({inner})"))?;
+            let mut values = stmt
+                .query_map(params_from_iter(params), |r| r.get::<_, f64>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(ReadOutput::Aggregate(agg.compute(&mut values)))
+        }
+    }
+}
+
+fn read_hourly(c: &Connection, ds: &[DsRef], q: &ReadQuery, joined: bool) -> Result<ReadOutput, StoreError> {
+    if !q.filters.is_empty() {
+        return Err(StoreError::BadQuery(
+            "hourly history has no tags to filter on".into(),
+        ));
+    }
+    if ds.iter().any(|d| d.kind != DatasourceKind::Numeric) {
+        return Err(StoreError::BadQuery(
+            "only numeric series have hourly history".into(),
+        ));
+    }
+    let names: HashMap<i64, &str> = ds.iter().map(|d| (d.rowid, d.name.as_str())).collect();
+    let dir = if q.form.newest_first() { "DESC" } else { "ASC" };
+    let (lo, hi) = q.form.bounds();
+    let mut params: Vec<SqlValue> = Vec::new();
+    let mut arms = Vec::new();
+    for d in ds {
+        let mut sql = "SELECT hour, ds, count, sum, min, max FROM hourly WHERE ds = ?".to_owned();
+        params.push(SqlValue::Integer(d.rowid));
+        if let Some(lo) = lo {
+            sql.push_str(" AND hour >= ?");
+            params.push(SqlValue::Integer(lo));
+        }
+        if let Some(hi) = hi {
+            sql.push_str(" AND hour <= ?");
+            params.push(SqlValue::Integer(hi));
+        }
+        sql.push_str(&format!(" ORDER BY hour {dir}"));
+        if let Some(n) = q.form.limit() {
+            sql.push_str(&format!(" LIMIT {n}"));
+        }
+        arms.push(format!("SELECT * FROM ({sql})"));
+    }
+    let mut sql = format!("{} ORDER BY hour {dir}, ds {dir}", arms.join(" UNION ALL "));
+    if let Some(n) = q.form.limit() {
+        sql.push_str(&format!(" LIMIT {n}"));
+    }
+    let aggregate = if q.form == Form::Length {
+        Some(Aggregate::Count)
+    } else {
+        q.aggregate
+    };
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(params), |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, f64>(3)?,
+                r.get::<_, f64>(4)?,
+                r.get::<_, f64>(5)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    if q.form == Form::Length {
+        return Ok(ReadOutput::Count(rows.len() as u64));
+    }
+    match aggregate {
+        None => {
+            if rows.len() > MAX_ROWS {
+                return Err(StoreError::TooManyResults(format!(
+                    "more than {MAX_ROWS} hours match; narrow the range"
+                )));
+            }
+            Ok(ReadOutput::Rows(
+                rows.into_iter()
+                    .map(|(hour, d, count, sum, min, max)| Row {
+                        timestamp: hour,
+                        datasource: joined.then(|| names[&d].to_owned()),
+                        data: serde_json::json!({"count": count, "sum": sum, "min": min, "max": max, "mean": sum / count as f64}),
+                    })
+                    .collect(),
+            ))
+        }
+        Some(Aggregate::Count) => Ok(ReadOutput::Count(rows.iter().map(|r| r.2 as u64).sum())),
+        Some(Aggregate::Sum) => Ok(ReadOutput::Aggregate(Some(rows.iter().map(|r| r.3).sum()))),
+        Some(Aggregate::Min) => Ok(ReadOutput::Aggregate(rows.iter().map(|r| r.4).reduce(f64::min))),
+        Some(Aggregate::Max) => Ok(ReadOutput::Aggregate(rows.iter().map(|r| r.5).reduce(f64::max))),
+        Some(Aggregate::Mean) => {
+            let n: i64 = rows.iter().map(|r| r.2).sum();
+            Ok(ReadOutput::Aggregate(
+                (n > 0).then(|| rows.iter().map(|r| r.3).sum::<f64>() / n as f64),
+            ))
+        }
+        Some(a) => Err(StoreError::BadQuery(format!(
+            "{} cannot be computed from hourly history (it keeps count, sum, min and max)",
+            a.name()
+        ))),
+    }
+}
+
+/// Milliseconds since the epoch by the wall clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+struct Writer {
+    conn: Connection,
+    shared: Arc<Shared>,
+    next_seq: i64,
+}
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Job>) {
+        while let Ok(first) = rx.recv() {
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(j) => jobs.push(j),
+                    Err(_) => break,
+                }
+            }
+            self.commit_group(jobs);
+        }
+    }
+
+    fn commit_group(&mut self, jobs: Vec<Job>) {
+        let mut results = Vec::with_capacity(jobs.len());
+        let mut events = Vec::new();
+        let mut registry_changes = Vec::new();
+        let seq_before = self.next_seq;
+        let began = self.conn.execute_batch("BEGIN IMMEDIATE");
+        if let Err(e) = began {
+            let msg = e.to_string();
+            for j in jobs {
+                let _ = j.reply.send(Err(StoreError::Commit(msg.clone())));
+            }
+            return;
+        }
+        for job in &jobs {
+            let _ = self.conn.execute_batch("SAVEPOINT op");
+            let mut op_events = Vec::new();
+            let r = self.apply(&job.op, &mut op_events, &mut registry_changes);
+            if r.is_ok() {
+                let _ = self.conn.execute_batch("RELEASE op");
+                events.extend(op_events);
+            } else {
+                let _ = self.conn.execute_batch("ROLLBACK TO op; RELEASE op");
+            }
+            results.push(r);
+        }
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.next_seq = seq_before;
+            let msg = e.to_string();
+            for j in jobs {
+                let _ = j.reply.send(Err(StoreError::Commit(msg.clone())));
+            }
+            return;
+        }
+        {
+            let mut map = self.shared.datasources.write().expect("datasource lock");
+            for change in registry_changes {
+                match change {
+                    RegistryChange::Put(e) => {
+                        map.insert(e.info.id.clone(), e);
+                    }
+                    RegistryChange::Remove(name) => {
+                        map.remove(&name);
+                    }
+                }
+            }
+        }
+        for (job, r) in jobs.into_iter().zip(results) {
+            let _ = job.reply.send(r);
+        }
+        if self.shared.events.receiver_count() > 0 {
+            for e in events {
+                let _ = self.shared.events.send(Arc::new(e));
+            }
+        }
+    }
+
+    fn seq(&mut self) -> i64 {
+        let s = self.next_seq;
+        self.next_seq += 1;
+        s
+    }
+
+    fn apply(
+        &mut self,
+        op: &WriteOp,
+        events: &mut Vec<Event>,
+        registry: &mut Vec<RegistryChange>,
+    ) -> Result<WriteAck, StoreError> {
+        let observed = self.shared.events.receiver_count() > 0;
+        match op {
+            WriteOp::Numeric { ds, points } => {
+                let now = now_ms();
+                let mut timestamps = Vec::with_capacity(points.len());
+                let mut stmt = self.conn.prepare_cached(
+                    "INSERT INTO point(ds, ts, seq, value, tags) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for p in points {
+                    let ts = p.timestamp.unwrap_or(now);
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    let tags = p.tags_json();
+                    stmt.execute(params![ds.rowid, ts, seq, p.value, tags])?;
+                    timestamps.push(ts);
+                    if observed {
+                        events.push(Event::Point {
+                            datasource: ds.name.clone(),
+                            timestamp: ts,
+                            data: numeric_data(p.value, tags.as_deref()),
+                        });
+                    }
+                }
+                Ok(WriteAck::Written {
+                    count: points.len() as u64,
+                    timestamps,
+                })
+            }
+            WriteOp::Blob { ds, points } => {
+                let now = now_ms();
+                let mut timestamps = Vec::with_capacity(points.len());
+                for p in points {
+                    let ts = p.timestamp.unwrap_or(now);
+                    let seq = self.seq();
+                    let text = serde_json::to_string(&p.data).expect("json value");
+                    self.conn
+                        .prepare_cached("INSERT INTO blob_point(ds, ts, seq, data) VALUES (?1, ?2, ?3, ?4)")?
+                        .execute(params![ds.rowid, ts, seq, text])?;
+                    timestamps.push(ts);
+                    if observed {
+                        events.push(Event::Point {
+                            datasource: ds.name.clone(),
+                            timestamp: ts,
+                            data: p.data.clone(),
+                        });
+                    }
+                }
+                Ok(WriteAck::Written {
+                    count: points.len() as u64,
+                    timestamps,
+                })
+            }
+            WriteOp::Delete { ds, query } => {
+                let (lo, hi) = match *query {
+                    DeleteQuery::Since(t) => (t, i64::MAX),
+                    DeleteQuery::Range(a, b) => (a, b),
+                };
+                let mut total = 0;
+                for d in ds {
+                    let table = if d.kind == DatasourceKind::Numeric {
+                        "point"
+                    } else {
+                        "blob_point"
+                    };
+                    let n = self
+                        .conn
+                        .prepare_cached(&format!(
+                            "DELETE FROM {table} WHERE ds = ?1 AND ts >= ?2 AND ts <= ?3"
+                        ))?
+                        .execute(params![d.rowid, lo, hi])? as u64;
+                    total += n;
+                    events.push(Event::Delete {
+                        datasource: d.name.clone(),
+                        key: None,
+                        count: n,
+                    });
+                }
+                Ok(WriteAck::Deleted(total))
+            }
+            WriteOp::KvPut { ds, key, value } => {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO kv(ds, key, vtype, value) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT(ds, key) DO UPDATE SET vtype = excluded.vtype, value = excluded.value",
+                    )?
+                    .execute(params![
+                        ds.rowid,
+                        key.as_str(),
+                        value.value_type.code(),
+                        value.bytes
+                    ])?;
+                events.push(Event::Put {
+                    datasource: ds.name.clone(),
+                    key: key.to_string(),
+                    value_type: value.value_type,
+                });
+                Ok(WriteAck::Stored)
+            }
+            WriteOp::KvDelete { ds, key } => {
+                let n = match key {
+                    Some(k) => {
+                        let n = self.conn.execute(
+                            "DELETE FROM kv WHERE ds = ?1 AND key = ?2",
+                            params![ds.rowid, k.as_str()],
+                        )?;
+                        if n == 0 {
+                            return Err(StoreError::KeyNotFound {
+                                datasource: ds.name.clone(),
+                                key: k.to_string(),
+                            });
+                        }
+                        n
+                    }
+                    None => self.conn.execute("DELETE FROM kv WHERE ds = ?1", [ds.rowid])?,
+                } as u64;
+                events.push(Event::Delete {
+                    datasource: ds.name.clone(),
+                    key: key.as_ref().map(|k| k.to_string()),
+                    count: n,
+                });
+                Ok(WriteAck::Deleted(n))
+            }
+            WriteOp::Upsert { name, meta } => {
+                let existing: Option<(i64, String, Option<String>)> = self
+                    .conn
+                    .query_row(
+                        "SELECT id, meta, retention FROM datasource WHERE name = ?1",
+                        [name.as_str()],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()?;
+                let meta_json = serde_json::to_string(meta).expect("meta serializes");
+                let (rowid, retention) = match existing {
+                    Some((rowid, old, retention)) => {
+                        let old: DatasourceMeta =
+                            serde_json::from_str(&old).map_err(|e| StoreError::BadData(e.to_string()))?;
+                        if old.kind != meta.kind {
+                            return Err(StoreError::DatasourceExists {
+                                datasource: name.to_string(),
+                                existing: old.kind.as_str(),
+                            });
+                        }
+                        self.conn.execute(
+                            "UPDATE datasource SET meta = ?1 WHERE id = ?2",
+                            params![meta_json, rowid],
+                        )?;
+                        (rowid, retention.and_then(|r| serde_json::from_str(&r).ok()))
+                    }
+                    None => {
+                        self.conn.execute(
+                            "INSERT INTO datasource(name, meta) VALUES (?1, ?2)",
+                            params![name.as_str(), meta_json],
+                        )?;
+                        (self.conn.last_insert_rowid(), None)
+                    }
+                };
+                let info = Datasource {
+                    id: name.to_string(),
+                    meta: meta.clone(),
+                    retention,
+                };
+                registry.push(RegistryChange::Put(DsEntry {
+                    rowid,
+                    info: info.clone(),
+                }));
+                Ok(WriteAck::Datasource(info))
+            }
+            WriteOp::Drop { ds } => {
+                for table in ["point", "blob_point", "hourly", "kv"] {
+                    self.conn
+                        .execute(&format!("DELETE FROM {table} WHERE ds = ?1"), [ds.rowid])?;
+                }
+                self.conn
+                    .execute("DELETE FROM datasource WHERE id = ?1", [ds.rowid])?;
+                registry.push(RegistryChange::Remove(ds.name.clone()));
+                Ok(WriteAck::Deleted(1))
+            }
+            WriteOp::SetRetention { ds, retention } => {
+                let json = retention.map(|r| serde_json::to_string(&r).expect("retention serializes"));
+                self.conn.execute(
+                    "UPDATE datasource SET retention = ?1 WHERE id = ?2",
+                    params![json, ds.rowid],
+                )?;
+                let mut info = self
+                    .shared
+                    .datasources
+                    .read()
+                    .expect("datasource lock")
+                    .get(&ds.name)
+                    .map(|e| e.info.clone())
+                    .ok_or_else(|| StoreError::Closed(ds.name.clone()))?;
+                info.retention = *retention;
+                registry.push(RegistryChange::Put(DsEntry {
+                    rowid: ds.rowid,
+                    info: info.clone(),
+                }));
+                Ok(WriteAck::Datasource(info))
+            }
+            WriteOp::ApplyRetention { now_ms } => {
+                let entries: Vec<DsEntry> = self
+                    .shared
+                    .datasources
+                    .read()
+                    .expect("datasource lock")
+                    .values()
+                    .cloned()
+                    .collect();
+                let mut report = Vec::new();
+                for e in entries {
+                    let Some(r) = e.info.retention else { continue };
+                    let mut cutoff = now_ms - i64::from(r.keep_days) * DAY_MS;
+                    let mut hours = 0;
+                    let table = if e.info.meta.kind == DatasourceKind::Numeric {
+                        "point"
+                    } else {
+                        "blob_point"
+                    };
+                    if r.downsample_hourly && table == "point" {
+                        // Whole hours only, so an hour is never split between raw points and history.
+                        cutoff = cutoff.div_euclid(HOUR_MS) * HOUR_MS;
+                        hours = self.conn.execute(
+                            "INSERT INTO hourly(ds, hour, count, sum, min, max)
+                             SELECT ds, (ts / 3600000) * 3600000, count(*), total(value), min(value), max(value)
+                             FROM point WHERE ds = ?1 AND ts < ?2 GROUP BY 1, 2
+                             ON CONFLICT(ds, hour) DO UPDATE SET count = count + excluded.count,
+                                sum = sum + excluded.sum, min = min(min, excluded.min), max = max(max, excluded.max)",
+                            params![e.rowid, cutoff],
+                        )? as u64;
+                    }
+                    let purged = self.conn.execute(
+                        &format!("DELETE FROM {table} WHERE ds = ?1 AND ts < ?2"),
+                        params![e.rowid, cutoff],
+                    )? as u64;
+                    if purged > 0 {
+                        events.push(Event::Delete {
+                            datasource: e.info.id.clone(),
+                            key: None,
+                            count: purged,
+                        });
+                    }
+                    report.push((e.info.id, purged, hours));
+                }
+                Ok(WriteAck::Retention(report))
+            }
+        }
+    }
+}
+
+enum RegistryChange {
+    Put(DsEntry),
+    Remove(String),
+}
