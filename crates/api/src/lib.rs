@@ -1,1 +1,122 @@
-//! placeholder
+//! The box's HTTP API (axum): every store operation under `/api/v1/stores/...`, the root Hypercat
+//! catalogue at `/cat`, and the OpenAPI document at `/api/v1/openapi.json`.
+//!
+//! Every route, including unknown paths, sits behind [`auth::require_owner`]; every error is a
+//! JSON body from [`ApiError`].
+
+pub mod auth;
+mod error;
+pub mod extract;
+pub mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Method;
+use axum::middleware::from_fn_with_state;
+use axum::routing::get;
+use databox_arbiter::OwnerToken;
+use databox_store::Stores;
+pub use error::{ApiError, ErrorBody};
+use routes::{cat, kv, stores, ts};
+use utoipa::OpenApi;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The box's stores.
+    pub stores: Arc<Stores>,
+    /// The owner's token (hash).
+    pub owner: Arc<OwnerToken>,
+}
+
+/// The OpenAPI document of this API.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Databox API", description = "The personal data box's HTTP API. Every route needs `Authorization: Bearer <owner token>`."),
+    paths(
+        cat::root, cat::of_store,
+        stores::list, stores::create, stores::show, stores::erase,
+        stores::list_datasources, stores::put_datasource, stores::get_datasource, stores::delete_datasource,
+        stores::put_retention, stores::delete_retention,
+        ts::write, ts::write_batch, ts::read, ts::delete, ts::observe,
+        kv::put, kv::get, kv::delete, kv::keys, kv::delete_all, kv::length, kv::observe,
+    ),
+    components(schemas(ErrorBody, ts::Written, stores::StoreSummary, stores::NewStore)),
+    modifiers(&BearerAuth),
+    security(("owner_token" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "owner_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(ApiDoc::openapi())
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("no route {}; see /api/v1/openapi.json", uri.path()))
+}
+
+async fn wrong_method(method: Method) -> ApiError {
+    ApiError::MethodNotAllowed(method.to_string())
+}
+
+/// The router of the whole API.
+pub fn router(state: AppState) -> Router {
+    const S: &str = "/api/v1/stores/{store}";
+    Router::new()
+        .route("/cat", get(cat::root))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/stores", get(stores::list))
+        .route(S, get(stores::show).put(stores::create).delete(stores::erase))
+        .route(&format!("{S}/cat"), get(cat::of_store))
+        .route(&format!("{S}/datasources"), get(stores::list_datasources))
+        .route(
+            &format!("{S}/datasources/{{ds}}"),
+            get(stores::get_datasource)
+                .put(stores::put_datasource)
+                .delete(stores::delete_datasource),
+        )
+        .route(
+            &format!("{S}/datasources/{{ds}}/retention"),
+            axum::routing::put(stores::put_retention).delete(stores::delete_retention),
+        )
+        .route(&format!("{S}/ts/{{ds}}"), axum::routing::post(ts::write))
+        .route(
+            &format!("{S}/ts/{{ds}}/batch"),
+            axum::routing::post(ts::write_batch),
+        )
+        .route(&format!("{S}/ts/{{ds}}/observe"), get(ts::observe))
+        .route(
+            &format!("{S}/ts/{{ds}}/{{*query}}"),
+            get(ts::read).delete(ts::delete),
+        )
+        .route(
+            &format!("{S}/kv/{{ds}}/keys"),
+            get(kv::keys).delete(kv::delete_all),
+        )
+        .route(&format!("{S}/kv/{{ds}}/length"), get(kv::length))
+        .route(&format!("{S}/kv/{{ds}}/observe"), get(kv::observe))
+        .route(
+            &format!("{S}/kv/{{ds}}/key/{{key}}"),
+            get(kv::get).put(kv::put).delete(kv::delete),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY))
+        .layer(from_fn_with_state(state.clone(), auth::require_owner))
+        .with_state(state)
+}

@@ -33,10 +33,10 @@ impl Search {
 
     /// Whether a Hypercat item matches.
     pub fn matches(&self, item: &Value) -> bool {
-        if let Some(h) = &self.href {
-            if item.get("href").and_then(Value::as_str) != Some(h) {
-                return false;
-            }
+        if let Some(h) = &self.href
+            && item.get("href").and_then(Value::as_str) != Some(h)
+        {
+            return false;
         }
         if self.rel.is_none() && self.val.is_none() {
             return true;

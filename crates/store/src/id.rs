@@ -35,7 +35,7 @@ fn check(what: &'static str, value: &str, max: usize, extra: &[u8]) -> Result<()
         }));
     }
     let first = value.as_bytes()[0];
-    if !first.is_ascii_alphanumeric() && !(extra.contains(&b'_') && first == b'_') {
+    if !(first.is_ascii_alphanumeric() || (extra.contains(&b'_') && first == b'_')) {
         return Err(invalid("it must start with a letter or a digit"));
     }
     if let Some(bad) = value

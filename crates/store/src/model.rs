@@ -103,12 +103,12 @@ impl DatasourceMeta {
             ("vendor", self.vendor.as_ref()),
         ];
         for (name, value) in fields {
-            if let Some(v) = value {
-                if v.len() > 1024 || v.chars().any(char::is_control) {
-                    return Err(StoreError::BadData(format!(
-                        "datasource field {name:?} must be at most 1024 characters without control characters"
-                    )));
-                }
+            if let Some(v) = value
+                && (v.len() > 1024 || v.chars().any(char::is_control))
+            {
+                return Err(StoreError::BadData(format!(
+                    "datasource field {name:?} must be at most 1024 characters without control characters"
+                )));
             }
         }
         Ok(())

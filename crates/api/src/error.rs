@@ -1,0 +1,83 @@
+//! The API's one error type: every failure becomes a JSON body `{"error": message, "status": code}`
+//! with a status that says whose fault it was.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use databox_store::StoreError;
+use serde::Serialize;
+
+/// A failed request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Nothing is at this path.
+    #[error("{0}")]
+    NotFound(String),
+    /// No valid bearer token.
+    #[error("this box needs the owner's bearer token: send `Authorization: Bearer <token>`")]
+    Unauthorized,
+    /// The body is over the limit.
+    #[error("the request body is larger than the limit of {0} bytes")]
+    TooLarge(usize),
+    /// The path exists but not with this method.
+    #[error("this path does not take the {0} method")]
+    MethodNotAllowed(String),
+    /// The box failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The JSON body of every error.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, in words a person can act on.
+    pub error: String,
+    /// The HTTP status code.
+    pub status: u16,
+}
+
+impl ApiError {
+    /// The HTTP status of the error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Store(e) if e.is_not_found() => StatusCode::NOT_FOUND,
+            ApiError::Store(e) if e.is_conflict() => StatusCode::CONFLICT,
+            ApiError::Store(StoreError::TooManyResults(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Store(e) if e.is_client_error() => StatusCode::BAD_REQUEST,
+            ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let mut resp = (
+            status,
+            Json(ErrorBody {
+                error: self.to_string(),
+                status: status.as_u16(),
+            }),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}

@@ -1,0 +1,125 @@
+//! Key-value datasources: put, get, list, count, delete one, delete all, observe.
+
+use std::convert::Infallible;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::sse::{Event as SseEvent, Sse};
+use axum::response::{IntoResponse, Response};
+use databox_store::{KvKey, KvValue, ValueType, WriteAck};
+use futures::Stream;
+use serde_json::{Value, json};
+
+use super::{blocking, store};
+use crate::extract::{Body, Segments};
+use crate::{ApiError, AppState};
+
+fn key(segs: &Segments) -> Result<KvKey, ApiError> {
+    Ok(KvKey::new(segs.0.get(4).cloned().unwrap_or_default())?)
+}
+
+/// Store a value. Its type follows `Content-Type`: `application/json` (validated), `text/*`
+/// (UTF-8), anything else binary.
+#[utoipa::path(put, path = "/api/v1/stores/{store}/kv/{datasource}/key/{key}", tag = "key-value",
+    params(("store" = String, Path,), ("datasource" = String, Path,), ("key" = String, Path,)),
+    request_body(content = Vec<u8>, description = "the value"),
+    responses((status = 200, description = "{\"stored\": key, \"type\": json|text|binary}", body = Object), (status = 400, body = crate::ErrorBody)))]
+pub async fn put(
+    State(state): State<AppState>,
+    segs: Segments,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let store = store(&state, &segs)?;
+    let name = segs.datasource(2)?;
+    let key = key(&segs)?;
+    let value_type =
+        ValueType::from_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()));
+    store
+        .kv_put(
+            &name,
+            key.clone(),
+            KvValue {
+                value_type,
+                bytes: body.0.to_vec(),
+            },
+        )?
+        .await?;
+    Ok(Json(json!({ "stored": key.as_str(), "type": value_type })))
+}
+
+/// Read a value, with the `Content-Type` it was stored with.
+#[utoipa::path(get, path = "/api/v1/stores/{store}/kv/{datasource}/key/{key}", tag = "key-value",
+    params(("store" = String, Path,), ("datasource" = String, Path,), ("key" = String, Path,)),
+    responses((status = 200, description = "the value"), (status = 404, body = crate::ErrorBody)))]
+pub async fn get(State(state): State<AppState>, segs: Segments) -> Result<Response, ApiError> {
+    let store = store(&state, &segs)?;
+    let name = segs.datasource(2)?;
+    let key = key(&segs)?;
+    let v = blocking(move || store.kv_get(&name, &key)).await?;
+    Ok(([(header::CONTENT_TYPE, v.value_type.content_type())], v.bytes).into_response())
+}
+
+/// Delete one key.
+#[utoipa::path(delete, path = "/api/v1/stores/{store}/kv/{datasource}/key/{key}", tag = "key-value",
+    params(("store" = String, Path,), ("datasource" = String, Path,), ("key" = String, Path,)),
+    responses((status = 200, description = "{\"deleted\": 1}", body = Object), (status = 404, body = crate::ErrorBody)))]
+pub async fn delete(State(state): State<AppState>, segs: Segments) -> Result<Json<Value>, ApiError> {
+    let store = store(&state, &segs)?;
+    let ack = store.kv_delete(&segs.datasource(2)?, Some(key(&segs)?))?.await?;
+    deleted(ack)
+}
+
+fn deleted(ack: WriteAck) -> Result<Json<Value>, ApiError> {
+    match ack {
+        WriteAck::Deleted(n) => Ok(Json(json!({ "deleted": n }))),
+        _ => Err(ApiError::Internal(
+            "unexpected acknowledgement of a delete".into(),
+        )),
+    }
+}
+
+/// List every key, sorted.
+#[utoipa::path(get, path = "/api/v1/stores/{store}/kv/{datasource}/keys", tag = "key-value",
+    params(("store" = String, Path,), ("datasource" = String, Path,)),
+    responses((status = 200, body = Vec<String>)))]
+pub async fn keys(State(state): State<AppState>, segs: Segments) -> Result<Json<Vec<String>>, ApiError> {
+    let store = store(&state, &segs)?;
+    let name = segs.datasource(2)?;
+    Ok(Json(blocking(move || store.kv_keys(&name)).await?))
+}
+
+/// Delete every key of the datasource.
+#[utoipa::path(delete, path = "/api/v1/stores/{store}/kv/{datasource}/keys", tag = "key-value",
+    params(("store" = String, Path,), ("datasource" = String, Path,)),
+    responses((status = 200, description = "{\"deleted\": n}", body = Object)))]
+pub async fn delete_all(State(state): State<AppState>, segs: Segments) -> Result<Json<Value>, ApiError> {
+    let store = store(&state, &segs)?;
+    deleted(store.kv_delete(&segs.datasource(2)?, None)?.await?)
+}
+
+/// Count the keys: `{"result": n}`.
+#[utoipa::path(get, path = "/api/v1/stores/{store}/kv/{datasource}/length", tag = "key-value",
+    params(("store" = String, Path,), ("datasource" = String, Path,)),
+    responses((status = 200, description = "{\"result\": n}", body = Object)))]
+pub async fn length(State(state): State<AppState>, segs: Segments) -> Result<Json<Value>, ApiError> {
+    let store = store(&state, &segs)?;
+    let name = segs.datasource(2)?;
+    let n = blocking(move || store.kv_count(&name)).await?;
+    Ok(Json(json!({ "result": n })))
+}
+
+/// Observe a key-value datasource: an SSE stream of puts and deletes.
+#[utoipa::path(get, path = "/api/v1/stores/{store}/kv/{datasource}/observe", tag = "key-value",
+    params(("store" = String, Path,), ("datasource" = String, Path,)),
+    responses((status = 200, description = "text/event-stream")))]
+pub async fn observe(
+    State(state): State<AppState>,
+    segs: Segments,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let store = store(&state, &segs)?;
+    let name = segs.datasource(2)?;
+    store.datasource(&name)?;
+    Ok(super::ts::event_stream(&store, name))
+}

@@ -1,0 +1,126 @@
+//! `databox serve`: the daemon.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use databox_api::AppState;
+use databox_arbiter::OwnerToken;
+use databox_store::{MasterKeySource, Stores};
+
+/// Options of `databox serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Where the box keeps its stores, keys and token hash.
+    #[arg(long, env = "DATABOX_DATA_DIR", default_value_os_t = default_data_dir())]
+    pub data_dir: PathBuf,
+    /// Address to listen on. Loopback only until the box serves TLS.
+    #[arg(long, env = "DATABOX_LISTEN", default_value = "127.0.0.1:5990")]
+    pub listen: SocketAddr,
+    /// Create a `demo` store with a week of sample data on first start.
+    #[arg(long)]
+    pub demo: bool,
+    /// How often retention runs, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub retention_interval: u64,
+}
+
+/// `$XDG_DATA_HOME/databox`, or `~/.local/share/databox`, or `./databox-data`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("databox");
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(h) => PathBuf::from(h).join(".local/share/databox"),
+        None => PathBuf::from("databox-data"),
+    }
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if !args.listen.ip().is_loopback() {
+        bail!(
+            "refusing to listen on {}: the box does not serve TLS yet, so it listens on loopback only \
+             (e.g. 127.0.0.1:5990)",
+            args.listen
+        );
+    }
+    let source = match std::env::var("DATABOX_PASSPHRASE") {
+        Ok(p) if !p.is_empty() => MasterKeySource::Passphrase(zeroize::Zeroizing::new(p)),
+        _ => MasterKeySource::KeyFile,
+    };
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
+    let stores = Arc::new(
+        Stores::open(&args.data_dir, &source)
+            .with_context(|| format!("opening the box in {}", args.data_dir.display()))?,
+    );
+    let (owner, new_token) = OwnerToken::load_or_create(&args.data_dir)?;
+    if args.demo {
+        crate::demo::seed(&stores).context("creating the demo data")?;
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        println!("Databox is running: data in {}", args.data_dir.display());
+        println!("listening on http://{addr}");
+        match &new_token {
+            Some(token) => {
+                println!("This is the owner's token. It is shown only this once: keep it safe.");
+                println!("  export DATABOX_TOKEN={}", token.as_str());
+                println!("(Lost it? Stop the box and run `databox owner-token reset`.)");
+            }
+            None => println!("Use the owner token shown on first start (DATABOX_TOKEN)."),
+        }
+        println!("Try: curl -H \"Authorization: Bearer $DATABOX_TOKEN\" http://{addr}/cat");
+        drop(new_token);
+        let retention_stores = stores.clone();
+        let interval = Duration::from_secs(args.retention_interval.max(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            loop {
+                tick.tick().await;
+                let s = retention_stores.clone();
+                let report =
+                    tokio::task::spawn_blocking(move || s.apply_retention(databox_store::now_ms())).await;
+                for (store, ds, purged, hours) in report.unwrap_or_default() {
+                    if purged > 0 {
+                        tracing::info!(%store, %ds, purged, hours, "retention purged old points");
+                    }
+                }
+            }
+        });
+        let state = AppState {
+            stores: stores.clone(),
+            owner: Arc::new(owner),
+        };
+        axum::serve(listener, databox_api::router(state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving the API")?;
+        tokio::task::spawn_blocking(move || stores.close()).await?;
+        println!("Databox stopped cleanly.");
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}
