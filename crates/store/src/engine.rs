@@ -50,6 +50,11 @@ CREATE TABLE IF NOT EXISTS hourly(
     min REAL NOT NULL, max REAL NOT NULL,
     PRIMARY KEY(ds, hour)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rollup(
+    ds INTEGER NOT NULL, hour INTEGER NOT NULL, count INTEGER NOT NULL, sum REAL NOT NULL,
+    min REAL NOT NULL, max REAL NOT NULL,
+    PRIMARY KEY(ds, hour)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS kv(
     ds INTEGER NOT NULL, key TEXT NOT NULL, vtype INTEGER NOT NULL, value BLOB NOT NULL,
     PRIMARY KEY(ds, key)
@@ -490,6 +495,31 @@ impl Store {
         out
     }
 
+    /// Runs SQLite's integrity check and SQLCipher's page authentication check over the whole file.
+    pub fn check_integrity(&self) -> Result<(), StoreError> {
+        self.with_reader(|c| {
+            let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+            if ok != "ok" {
+                return Err(StoreError::Crypto(format!(
+                    "store {} fails its integrity check: {ok}",
+                    self.shared.id
+                )));
+            }
+            let mut stmt = c.prepare("PRAGMA cipher_integrity_check")?;
+            let problems = stmt
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            if !problems.is_empty() {
+                return Err(StoreError::Crypto(format!(
+                    "store {} has pages that fail authentication: {}",
+                    self.shared.id,
+                    problems.join("; ")
+                )));
+            }
+            Ok(())
+        })
+    }
+
     /// Reads one value of a key-value datasource.
     pub fn kv_get(&self, name: &DatasourceId, key: &KvKey) -> Result<KvValue, StoreError> {
         let ds = self.ds_of_kind(name, DatasourceKind::KeyValue)?;
@@ -604,6 +634,8 @@ fn select_rows(
     let dir = if form.newest_first() { "DESC" } else { "ASC" };
     let (lo, hi) = form.bounds();
     let limit = form.limit().or(row_cap);
+    // Aggregates over a whole range need no order; sorting there only slows the scan down.
+    let ordered = limit.is_some();
     let mut arms = Vec::with_capacity(ds.len());
     for d in ds {
         let mut sql = format!("SELECT ts, seq, ds, {cols} FROM {} WHERE ds = ?", table.name());
@@ -631,7 +663,9 @@ fn select_rows(
             params.push(SqlValue::Text(path));
             params.push(SqlValue::Text(f.value.clone()));
         }
-        sql.push_str(&format!(" ORDER BY ts {dir}, seq {dir}"));
+        if ordered {
+            sql.push_str(&format!(" ORDER BY ts {dir}, seq {dir}"));
+        }
         if let Some(n) = limit {
             sql.push_str(&format!(" LIMIT {n}"));
         }
@@ -664,6 +698,21 @@ fn read_series(
         (Form::Length, _) => Some(Aggregate::Count),
         (_, a) => a,
     };
+    if let Some(agg @ (Aggregate::Count | Aggregate::Sum | Aggregate::Min | Aggregate::Max | Aggregate::Mean)) =
+        aggregate
+        && table == Table::Numeric
+        && q.filters.is_empty()
+        && q.form.limit().is_none()
+    {
+        let (lo, hi) = q.form.bounds();
+        return aggregate_from_rollups(
+            c,
+            ds,
+            lo.unwrap_or(0),
+            hi.unwrap_or(crate::query::MAX_TIMESTAMP),
+            agg,
+        );
+    }
     let mut params = Vec::new();
     match aggregate {
         None => {
@@ -845,6 +894,145 @@ fn read_hourly(c: &Connection, ds: &[DsRef], q: &ReadQuery, joined: bool) -> Res
     }
 }
 
+/// Adds freshly written points to the hourly rollups (count, sum, min, max per datasource and
+/// hour), which let unfiltered aggregates over long ranges read one row per hour instead of every
+/// point. Rollups always describe exactly the raw points present.
+fn add_to_rollups(
+    conn: &Connection,
+    ds: i64,
+    points: impl Iterator<Item = (i64, f64)>,
+) -> Result<(), StoreError> {
+    let mut hours: HashMap<i64, Partial> = HashMap::new();
+    for (ts, v) in points {
+        hours
+            .entry(ts.div_euclid(HOUR_MS) * HOUR_MS)
+            .or_default()
+            .add(&Partial::of(v));
+    }
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO rollup(ds, hour, count, sum, min, max) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(ds, hour) DO UPDATE SET count = count + excluded.count, sum = sum + excluded.sum,
+            min = min(min, excluded.min), max = max(max, excluded.max)",
+    )?;
+    for (hour, p) in hours {
+        stmt.execute(params![ds, hour, p.count as i64, p.sum, p.min, p.max])?;
+    }
+    Ok(())
+}
+
+/// Rebuilds the rollups of every hour touching `lo..=hi` from the raw points left there.
+fn recompute_rollups(conn: &Connection, ds: i64, lo: i64, hi: i64) -> Result<(), StoreError> {
+    let first = lo.div_euclid(HOUR_MS) * HOUR_MS;
+    let last = hi.div_euclid(HOUR_MS) * HOUR_MS;
+    conn.prepare_cached("DELETE FROM rollup WHERE ds = ?1 AND hour >= ?2 AND hour <= ?3")?
+        .execute(params![ds, first, last])?;
+    conn.prepare_cached(
+        "INSERT INTO rollup(ds, hour, count, sum, min, max)
+         SELECT ds, (ts / 3600000) * 3600000, count(*), total(value), min(value), max(value)
+         FROM point WHERE ds = ?1 AND ts >= ?2 AND ts <= ?3 GROUP BY 1, 2",
+    )?
+    .execute(params![ds, first, last.saturating_add(HOUR_MS - 1)])?;
+    Ok(())
+}
+
+/// Count, sum, min and max of some values: what rollups keep and aggregates combine.
+#[derive(Clone, Copy, Debug)]
+struct Partial {
+    count: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Default for Partial {
+    fn default() -> Self {
+        Partial {
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+}
+
+impl Partial {
+    fn of(v: f64) -> Self {
+        Partial {
+            count: 1,
+            sum: v,
+            min: v,
+            max: v,
+        }
+    }
+
+    fn add(&mut self, o: &Partial) {
+        self.count += o.count;
+        self.sum += o.sum;
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+    }
+
+    fn finish(&self, agg: Aggregate) -> ReadOutput {
+        let defined = self.count > 0;
+        match agg {
+            Aggregate::Count => ReadOutput::Count(self.count),
+            Aggregate::Sum => ReadOutput::Aggregate(Some(self.sum)),
+            Aggregate::Min => ReadOutput::Aggregate(defined.then_some(self.min)),
+            Aggregate::Max => ReadOutput::Aggregate(defined.then_some(self.max)),
+            _ => ReadOutput::Aggregate(defined.then(|| self.sum / self.count as f64)),
+        }
+    }
+}
+
+/// Count/sum/min/max/mean of an unfiltered time range from the rollups of the whole hours inside
+/// it plus the raw points of the partial hours at its edges.
+fn aggregate_from_rollups(
+    c: &Connection,
+    ds: &[DsRef],
+    lo: i64,
+    hi: i64,
+    agg: Aggregate,
+) -> Result<ReadOutput, StoreError> {
+    let first_full = lo.div_euclid(HOUR_MS) * HOUR_MS + if lo.rem_euclid(HOUR_MS) == 0 { 0 } else { HOUR_MS };
+    let last_full = (hi.saturating_add(1)).div_euclid(HOUR_MS) * HOUR_MS - HOUR_MS;
+    let mut total = Partial::default();
+    let raw = |c: &Connection, ds: i64, a: i64, b: i64| -> Result<Partial, StoreError> {
+        Ok(c.prepare_cached(
+            "SELECT count(*), total(value), min(value), max(value) FROM point WHERE ds = ?1 AND ts >= ?2 AND ts <= ?3",
+        )?
+        .query_row(params![ds, a, b], partial_of_row)?)
+    };
+    for d in ds {
+        if first_full > last_full {
+            total.add(&raw(c, d.rowid, lo, hi)?);
+            continue;
+        }
+        total.add(
+            &c.prepare_cached(
+                "SELECT total(count), total(sum), min(min), max(max) FROM rollup WHERE ds = ?1 AND hour >= ?2 AND hour <= ?3",
+            )?
+            .query_row(params![d.rowid, first_full, last_full], partial_of_row)?,
+        );
+        if lo < first_full {
+            total.add(&raw(c, d.rowid, lo, first_full - 1)?);
+        }
+        if last_full + HOUR_MS <= hi {
+            total.add(&raw(c, d.rowid, last_full + HOUR_MS, hi)?);
+        }
+    }
+    Ok(total.finish(agg))
+}
+
+fn partial_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Partial> {
+    let count: f64 = r.get(0)?;
+    Ok(Partial {
+        count: count as u64,
+        sum: r.get(1)?,
+        min: r.get::<_, Option<f64>>(2)?.unwrap_or(f64::INFINITY),
+        max: r.get::<_, Option<f64>>(3)?.unwrap_or(f64::NEG_INFINITY),
+    })
+}
+
 /// Milliseconds since the epoch by the wall clock.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -965,6 +1153,12 @@ impl Writer {
                         });
                     }
                 }
+                drop(stmt);
+                add_to_rollups(
+                    &self.conn,
+                    ds.rowid,
+                    timestamps.iter().copied().zip(points.iter().map(|p| p.value)),
+                )?;
                 Ok(WriteAck::Written {
                     count: points.len() as u64,
                     timestamps,
@@ -1012,6 +1206,9 @@ impl Writer {
                             "DELETE FROM {table} WHERE ds = ?1 AND ts >= ?2 AND ts <= ?3"
                         ))?
                         .execute(params![d.rowid, lo, hi])? as u64;
+                    if d.kind == DatasourceKind::Numeric && n > 0 {
+                        recompute_rollups(&self.conn, d.rowid, lo, hi)?;
+                    }
                     total += n;
                     events.push(Event::Delete {
                         datasource: d.name.clone(),
@@ -1110,7 +1307,7 @@ impl Writer {
                 Ok(WriteAck::Datasource(info))
             }
             WriteOp::Drop { ds } => {
-                for table in ["point", "blob_point", "hourly", "kv"] {
+                for table in ["point", "blob_point", "rollup", "hourly", "kv"] {
                     self.conn
                         .execute(&format!("DELETE FROM {table} WHERE ds = ?1"), [ds.rowid])?;
                 }
@@ -1175,6 +1372,9 @@ impl Writer {
                         &format!("DELETE FROM {table} WHERE ds = ?1 AND ts < ?2"),
                         params![e.rowid, cutoff],
                     )? as u64;
+                    if table == "point" && purged > 0 {
+                        recompute_rollups(&self.conn, e.rowid, 0, cutoff - 1)?;
+                    }
                     if purged > 0 {
                         events.push(Event::Delete {
                             datasource: e.info.id.clone(),

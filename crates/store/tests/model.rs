@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use databox_store::query::{Filter, FilterOp, Form};
 use databox_store::{
-    Aggregate, DatasourceId, DatasourceKind, DatasourceMeta, MasterKeySource, NumericPoint, ReadOutput,
-    ReadQuery, StoreId, Stores, TagName,
+    Aggregate, DatasourceId, DatasourceKind, DatasourceMeta, DeleteQuery, MasterKeySource, NumericPoint,
+    ReadOutput, ReadQuery, StoreId, Stores, TagName,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -22,6 +22,16 @@ struct ModelPoint {
 
 const DS: [&str; 3] = ["alpha", "beta", "gamma"];
 const ROOMS: [&str; 4] = ["lounge", "kitchen", "hall-lounge", "Lounge"];
+
+/// Timestamps spread over about ten hours, on and around hour and quarter-hour boundaries, so
+/// reads cross the hourly rollups and their partial edges.
+fn time() -> impl Strategy<Value = i64> {
+    (
+        0i64..45,
+        prop_oneof![Just(0i64), Just(1), Just(450_000), Just(899_999)],
+    )
+        .prop_map(|(u, j)| u * 900_000 + j)
+}
 
 fn point_strategy() -> impl Strategy<Value = (usize, i64, f64, Option<usize>, Option<usize>)> {
     (
@@ -40,8 +50,8 @@ fn form_strategy() -> impl Strategy<Value = Form> {
         Just(Form::Earliest),
         (1u64..30).prop_map(Form::Last),
         (1u64..30).prop_map(Form::First),
-        (0i64..45).prop_map(Form::Since),
-        (0i64..45, 0i64..20).prop_map(|(a, d)| Form::Range(a, a + d)),
+        time().prop_map(Form::Since),
+        (time(), time()).prop_map(|(a, d)| Form::Range(a, a + d / 2)),
         Just(Form::Length),
     ]
 }
@@ -147,6 +157,9 @@ proptest! {
     #[test]
     fn every_read_agrees_with_the_model(
         batches in proptest::collection::vec(proptest::collection::vec(point_strategy(), 1..25), 1..6),
+        deletes in proptest::collection::vec(
+            proptest::option::of((proptest::sample::subsequence(vec![0usize, 1, 2], 1..=3), time(), proptest::option::of(time()))),
+            6),
         queries in proptest::collection::vec(
             (proptest::sample::subsequence(vec![0usize, 1, 2], 1..=3), form_strategy(),
              proptest::collection::vec(filter_strategy(), 0..3),
@@ -160,6 +173,7 @@ proptest! {
             store.upsert_datasource(DatasourceId::new(name).unwrap(), DatasourceMeta::of_kind(DatasourceKind::Numeric)).unwrap().wait().unwrap();
         }
         let mut model = Vec::new();
+        let mut next_seq = 0usize;
         for batch in &batches {
             // One write per datasource run, so batches interleave datasources as real writers do.
             for (ds, group) in DS.iter().enumerate() {
@@ -170,10 +184,23 @@ proptest! {
                     let mut tags = BTreeMap::new();
                     if let Some(r) = room { tags.insert("room".to_owned(), ROOMS[r].to_owned()); }
                     if let Some(f) = floor { tags.insert("floor".to_owned(), f.to_string()); }
-                    model.push(ModelPoint { ds, ts, seq: model.len(), value, tags: tags.clone() });
+                    model.push(ModelPoint { ds, ts, seq: next_seq, value, tags: tags.clone() });
+                    next_seq += 1;
                     write.push(NumericPoint { timestamp: Some(ts), value, tags });
                 }
                 store.write_numeric(&DatasourceId::new(*group).unwrap(), write).unwrap().wait().unwrap();
+            }
+            // Between batches, sometimes delete a time range (since/T or range/T1/T2).
+            if let Some((ds, lo, span)) = &deletes[model.len() % deletes.len()] {
+                let names: Vec<_> = ds.iter().map(|&i| DatasourceId::new(DS[i]).unwrap()).collect();
+                let (query, hi) = match span {
+                    Some(d) => (DeleteQuery::Range(*lo, lo + d / 4), lo + d / 4),
+                    None => (DeleteQuery::Since(*lo), i64::MAX),
+                };
+                let before = model.len();
+                model.retain(|p: &ModelPoint| !(ds.contains(&p.ds) && p.ts >= *lo && p.ts <= hi));
+                let ack = store.delete(&names, query).unwrap().wait().unwrap();
+                prop_assert_eq!(ack, databox_store::WriteAck::Deleted((before - model.len()) as u64));
             }
         }
         for (ds, form, filters, aggregate) in queries {

@@ -1,0 +1,100 @@
+//! Starting and stopping a real `databox serve` child process for end-to-end tests.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_databox");
+
+/// A running box.
+pub struct BoxProcess {
+    pub child: Child,
+    pub url: String,
+    /// The owner token, printed on first start only.
+    pub new_token: Option<String>,
+}
+
+impl BoxProcess {
+    /// Starts a box on a free loopback port and waits until it serves.
+    pub fn start(dir: &Path, extra: &[&str]) -> BoxProcess {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .args(extra)
+            .env_remove("DATABOX_PASSPHRASE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start databox");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let mut url = None;
+        let mut new_token = None;
+        for line in lines.by_ref() {
+            let line = line.expect("read box output");
+            if let Some(u) = line.strip_prefix("listening on ") {
+                url = Some(u.trim().to_owned());
+            }
+            if let Some(t) = line.trim().strip_prefix("export DATABOX_TOKEN=") {
+                new_token = Some(t.to_owned());
+            }
+            if line.starts_with("Try:") {
+                break;
+            }
+        }
+        // Keep draining so the box never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        BoxProcess {
+            child,
+            url: url.expect("the box printed its address"),
+            new_token,
+        }
+    }
+
+    /// Stops the box with SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "box exited with {status}");
+    }
+
+    /// Kills the box with SIGKILL: no chance to flush or clean up.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Runs the CLI against this box; returns (success, stdout, stderr).
+    pub fn cli(&self, token: &str, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("DATABOX_URL", &self.url)
+            .env("DATABOX_TOKEN", token)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for BoxProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking HTTP client with the owner's token.
+pub fn client(token: &str) -> (reqwest::Client, String) {
+    let _ = Duration::from_secs(1);
+    (reqwest::Client::new(), format!("Bearer {token}"))
+}
