@@ -66,7 +66,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 struct Row {
-    what: &'static str,
+    what: String,
     databox: String,
     baseline: String,
     ratio: String,
@@ -133,7 +133,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let box_ingest = args.points as f64 / t.elapsed().as_secs_f64();
     rows.push(Row {
-        what: "batched ingest, 1,000-point batches (points/s)",
+        what: "batched ingest, 1,000-point batches (points/s)".into(),
         databox: format!("{box_ingest:.0}"),
         baseline: format!("{raw_ingest:.0}"),
         ratio: format!("{:.2}x slower", raw_ingest / box_ingest),
@@ -286,21 +286,27 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let (http_single, latest, http_mean) = http;
     println!("  single-point HTTP writes: {http_single:.0}/s; raw SQLite single commits {raw_single:.0}/s");
     rows.push(Row {
-        what: "single-point durable writes over HTTP (writes/s)",
+        what: format!(
+            "single-point durable writes over HTTP, {} clients (writes/s)",
+            args.clients
+        ),
         databox: format!("{http_single:.0}"),
         baseline: format!("{raw_single:.0} (one commit per row)"),
         ratio: format!("{:.2}x faster", http_single / raw_single),
         target: "at least 20,000/s",
     });
     rows.push(Row {
-        what: "`latest` over HTTP, p50 / p99 (ms)",
+        what: format!(
+            "`latest` over HTTP on a {}-point series, p50 / p99 (ms)",
+            args.points
+        ),
         databox: format!("{:.3} / {:.3}", ms(latest.0), ms(latest.1)),
         baseline: format!("{:.3} / {:.3} (in-process)", ms(raw_latest.0), ms(raw_latest.1)),
         ratio: format!("{:.1}x the p99", ms(latest.1) / ms(raw_latest.1)),
         target: "p99 under 1 ms",
     });
     rows.push(Row {
-        what: "`mean` over the 1M-point range, median of 5 (ms)",
+        what: format!("`mean` over a {}-point range, median of 5 (ms)", args.points),
         databox: format!(
             "{:.1} in-process, {:.1} over HTTP",
             ms(box_mean[2]),

@@ -1349,13 +1349,22 @@ impl Writer {
                 let mut report = Vec::new();
                 for e in entries {
                     let Some(r) = e.info.retention else { continue };
-                    let mut cutoff = now_ms - i64::from(r.keep_days) * DAY_MS;
-                    let mut hours = 0;
                     let table = if e.info.meta.kind == DatasourceKind::Numeric {
                         "point"
                     } else {
                         "blob_point"
                     };
+                    // Count the days back from the older of the clock and the newest point, so a
+                    // wall clock that jumps ahead (or a sensor that went quiet) never purges
+                    // everything: at least `keep_days` of the newest data always stay.
+                    let newest: Option<i64> = self.conn.query_row(
+                        &format!("SELECT max(ts) FROM {table} WHERE ds = ?1"),
+                        [e.rowid],
+                        |r| r.get(0),
+                    )?;
+                    let Some(newest) = newest else { continue };
+                    let mut cutoff = (*now_ms).min(newest) - i64::from(r.keep_days) * DAY_MS;
+                    let mut hours = 0;
                     if r.downsample_hourly && table == "point" {
                         // Whole hours only, so an hour is never split between raw points and history.
                         cutoff = cutoff.div_euclid(HOUR_MS) * HOUR_MS;

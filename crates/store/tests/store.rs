@@ -73,7 +73,9 @@ fn retention_downsamples_old_points_to_hourly_history_then_purges_them() {
         other => panic!("{other:?}"),
     };
     let (_, purged, hours) = report[0].clone();
-    let cutoff = (now - 3 * DAY) / HOUR * HOUR;
+    // Days count back from the newest point (older than `now` here), cut at a whole hour.
+    let newest = start + (10 * 24 * 6 - 1) * 600_000;
+    let cutoff = (newest - 3 * DAY) / HOUR * HOUR;
     assert_eq!(purged, ((cutoff - start) / 600_000) as u64);
     assert_eq!(hours, purged / 6, "one hourly row per purged hour");
     // Raw points left are exactly those at or after the whole-hour cutoff.
@@ -112,6 +114,44 @@ fn retention_downsamples_old_points_to_hourly_history_then_purges_them() {
         read(&store, &["power"], "hourly/since/0/mean"),
         ReadOutput::Aggregate(Some(_))
     ));
+}
+
+#[test]
+fn a_clock_jumping_ahead_does_not_purge_the_newest_days() {
+    let (_dir, stores) = setup();
+    let store = stores.create(&StoreId::new("s").unwrap(), "").unwrap();
+    store
+        .upsert_datasource(ds("t"), DatasourceMeta::of_kind(DatasourceKind::Numeric))
+        .unwrap()
+        .wait()
+        .unwrap();
+    let now = 1_000 * DAY;
+    store
+        .write_numeric(
+            &ds("t"),
+            (0..10).map(|d| numeric(now - d * DAY, d as f64)).collect(),
+        )
+        .unwrap()
+        .wait()
+        .unwrap();
+    store
+        .set_retention(
+            &ds("t"),
+            Some(Retention {
+                keep_days: 3,
+                downsample_hourly: false,
+            }),
+        )
+        .unwrap()
+        .wait()
+        .unwrap();
+    // The wall clock leaps ten years ahead: days are still counted back from the newest point.
+    store.apply_retention(now + 3650 * DAY).wait().unwrap();
+    assert_eq!(
+        read(&store, &["t"], "length"),
+        ReadOutput::Count(4),
+        "days 0..=3 before the newest point stay"
+    );
 }
 
 #[test]
