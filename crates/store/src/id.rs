@@ -6,7 +6,7 @@
 //!
 //! The rules (also in the README):
 //! - store, datasource and tag ids: 1 to 64 ASCII characters from `A-Z a-z 0-9 _ -`, starting
-//!   with a letter or digit;
+//!   with a letter or digit (tag names may also start with `_`);
 //! - key-value keys: 1 to 255 ASCII characters from `A-Z a-z 0-9 _ - . : @`, not starting with `.`.
 
 use std::fmt;
@@ -102,7 +102,8 @@ id_type!(
 );
 id_type!(
     /// The name of a tag on a numeric point, or of a top-level field filtered in a blob series.
-    TagName, "tag name", MAX_ID_LEN, &[]
+    /// May also start with `_`, as real payloads' fields do (OwnTracks' `_type`).
+    TagName, "tag name", MAX_ID_LEN, b"_"
 );
 id_type!(
     /// A key in a key-value datasource.
