@@ -179,8 +179,8 @@ pub async fn read(State(state): State<AppState>, segs: Segments) -> Result<Json<
 }
 
 /// Delete points of one or more series by time: `since/T` or `range/T1/T2`.
-#[utoipa::path(delete, path = "/api/v1/stores/{store}/ts/{datasources}/{range}", tag = "time series",
-    params(("store" = String, Path,), ("datasources" = String, Path,), ("range" = String, Path, description = "since/T or range/T1/T2")),
+#[utoipa::path(delete, path = "/api/v1/stores/{store}/ts/{datasources}/{query}", tag = "time series",
+    params(("store" = String, Path,), ("datasources" = String, Path,), ("query" = String, Path, description = "since/T or range/T1/T2")),
     responses((status = 200, description = "{\"deleted\": n}", body = Object), (status = 400, body = crate::ErrorBody)))]
 pub async fn delete(State(state): State<AppState>, segs: Segments) -> Result<Json<Value>, ApiError> {
     let store = store(&state, &segs)?;
