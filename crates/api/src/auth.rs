@@ -15,8 +15,9 @@ pub async fn require_owner(State(state): State<AppState>, request: Request, next
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
     match presented {
         Some(token) if state.owner.verify(token) => next.run(request).await,
         _ => ApiError::Unauthorized.into_response(),

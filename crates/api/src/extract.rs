@@ -99,6 +99,12 @@ impl Segments {
     }
 }
 
+/// The parameters of a route that takes none: any query parameter is refused, so a misplaced
+/// `?timestamp=` is never silently ignored.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoQuery {}
+
 /// Query-string parameters, or a 400 JSON error naming the bad one.
 pub struct Params<T>(pub T);
 

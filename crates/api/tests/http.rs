@@ -1660,13 +1660,10 @@ async fn observe_streams_key_value_puts_and_deletes() {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Known bugs (ignored until fixed)
+// Bugs found by this suite, fixed, and kept as regressions
 // ------------------------------------------------------------------------------------------------
 
 #[tokio::test]
-#[ignore = "bug: a join that names one datasource twice (`/ts/t,t/...`) reads it twice: rows are \
-            duplicated and length/sum double (10 and 50 for 5 points summing 25); repeated ids should \
-            be refused with 400 or read once"]
 async fn a_join_naming_a_datasource_twice_does_not_count_it_twice() {
     let b = TestBox::with_series().await;
     let r = b.call(Method::GET, &format!("{S}/ts/t,t/length"), "").await;
@@ -1680,9 +1677,6 @@ async fn a_join_naming_a_datasource_twice_does_not_count_it_twice() {
 }
 
 #[tokio::test]
-#[ignore = "bug: the auth scheme is matched case-sensitively (only `Bearer ` and `bearer `), so \
-            `Authorization: BEARER <token>` is refused with 401; RFC 7235 section 2.1 makes the scheme \
-            case-insensitive"]
 async fn accepts_the_bearer_scheme_in_any_case() {
     let b = TestBox::new();
     for scheme in ["BEARER", "BeArEr"] {
@@ -1699,10 +1693,6 @@ async fn accepts_the_bearer_scheme_in_any_case() {
 }
 
 #[tokio::test]
-#[ignore = "bug: kv::get is documented as answering 'with the Content-Type it was stored with', but \
-            only three canonical types are kept: a value PUT as image/png comes back as \
-            application/octet-stream, text/csv as text/plain; charset=utf-8, application/ld+json as \
-            application/json"]
 async fn key_value_get_answers_the_exact_content_type_it_was_put_with() {
     let b = TestBox::with_store().await;
     b.datasource("k", json!({"store_type": "kv"})).await;
@@ -1724,9 +1714,6 @@ async fn key_value_get_answers_the_exact_content_type_it_was_put_with() {
 }
 
 #[tokio::test]
-#[ignore = "bug: POST /ts/{ds}/batch and PUT /kv/{ds}/key/{key} have no query extractor, so unknown \
-            query parameters (e.g. ?foo=1, or ?timestamp=5 on a batch) are silently ignored while \
-            POST /ts/{ds} refuses them with 400"]
 async fn refuses_unknown_query_parameters_on_every_write() {
     let b = empty_box().await;
     let batch = r#"[{"data": {"value": 1}}]"#;

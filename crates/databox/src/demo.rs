@@ -3,7 +3,7 @@
 
 use databox_store::{
     BlobPoint, DatasourceId, DatasourceKind, DatasourceMeta, KvKey, KvValue, NumericPoint, StoreError,
-    StoreId, Stores, ValueType,
+    StoreId, Stores,
 };
 
 fn meta(kind: DatasourceKind, description: &str, data_type: &str, unit: Option<&str>) -> DatasourceMeta {
@@ -107,20 +107,17 @@ pub fn seed(stores: &Stores) -> Result<(), StoreError> {
         .kv_put(
             &ds("settings")?,
             KvKey::new("thermostat")?,
-            KvValue {
-                value_type: ValueType::Json,
-                bytes: br#"{"target": 20.0, "mode": "eco"}"#.to_vec(),
-            },
+            KvValue::new(
+                Some("application/json"),
+                br#"{"target": 20.0, "mode": "eco"}"#.to_vec(),
+            )?,
         )?
         .wait()?;
     store
         .kv_put(
             &ds("settings")?,
             KvKey::new("greeting")?,
-            KvValue {
-                value_type: ValueType::Text,
-                bytes: b"Welcome home".to_vec(),
-            },
+            KvValue::new(Some("text/plain; charset=utf-8"), b"Welcome home".to_vec())?,
         )?
         .wait()?;
     Ok(())

@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS rollup(
     PRIMARY KEY(ds, hour)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS kv(
-    ds INTEGER NOT NULL, key TEXT NOT NULL, vtype INTEGER NOT NULL, value BLOB NOT NULL,
+    ds INTEGER NOT NULL, key TEXT NOT NULL, vtype INTEGER NOT NULL, ctype TEXT NOT NULL, value BLOB NOT NULL,
     PRIMARY KEY(ds, key)
 ) WITHOUT ROWID;
 ";
@@ -330,6 +330,19 @@ impl Store {
         WriteTicket(rx, self.shared.id.clone())
     }
 
+    /// The series a read or delete names, each once.
+    fn series_list(&self, names: &[DatasourceId]) -> Result<Vec<DsRef>, StoreError> {
+        for (i, n) in names.iter().enumerate() {
+            if names[..i].contains(n) {
+                return Err(StoreError::BadQuery(format!(
+                    "datasource {:?} is named twice",
+                    n.as_str()
+                )));
+            }
+        }
+        names.iter().map(|n| self.series(n)).collect()
+    }
+
     fn ds(&self, name: &DatasourceId) -> Result<DsRef, StoreError> {
         let map = self.shared.datasources.read().expect("datasource lock");
         let e = map
@@ -454,14 +467,13 @@ impl Store {
 
     /// Deletes points of one or more series by time.
     pub fn delete(&self, names: &[DatasourceId], query: DeleteQuery) -> Result<WriteTicket, StoreError> {
-        let ds = names.iter().map(|n| self.series(n)).collect::<Result<_, _>>()?;
+        let ds = self.series_list(names)?;
         Ok(self.submit(WriteOp::Delete { ds, query }))
     }
 
     /// Stores a key-value value.
     pub fn kv_put(&self, name: &DatasourceId, key: KvKey, value: KvValue) -> Result<WriteTicket, StoreError> {
         let ds = self.ds_of_kind(name, DatasourceKind::KeyValue)?;
-        value.value_type.validate(&value.bytes)?;
         Ok(self.submit(WriteOp::KvPut { ds, key, value }))
     }
 
@@ -525,12 +537,13 @@ impl Store {
         let ds = self.ds_of_kind(name, DatasourceKind::KeyValue)?;
         self.with_reader(|c| {
             c.query_row(
-                "SELECT vtype, value FROM kv WHERE ds = ?1 AND key = ?2",
+                "SELECT vtype, ctype, value FROM kv WHERE ds = ?1 AND key = ?2",
                 params![ds.rowid, key.as_str()],
                 |r| {
                     Ok(KvValue {
                         value_type: ValueType::from_code(r.get(0)?),
-                        bytes: r.get(1)?,
+                        content_type: r.get(1)?,
+                        bytes: r.get(2)?,
                     })
                 },
             )
@@ -568,7 +581,7 @@ impl Store {
         if names.is_empty() {
             return Err(StoreError::BadQuery("name at least one datasource".into()));
         }
-        let ds: Vec<DsRef> = names.iter().map(|n| self.series(n)).collect::<Result<_, _>>()?;
+        let ds: Vec<DsRef> = self.series_list(names)?;
         let kind = ds[0].kind;
         if let Some(other) = ds.iter().find(|d| d.kind != kind) {
             return Err(StoreError::BadQuery(format!(
@@ -1221,13 +1234,15 @@ impl Writer {
             WriteOp::KvPut { ds, key, value } => {
                 self.conn
                     .prepare_cached(
-                        "INSERT INTO kv(ds, key, vtype, value) VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT(ds, key) DO UPDATE SET vtype = excluded.vtype, value = excluded.value",
+                        "INSERT INTO kv(ds, key, vtype, ctype, value) VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT(ds, key) DO UPDATE SET vtype = excluded.vtype, ctype = excluded.ctype,
+                            value = excluded.value",
                     )?
                     .execute(params![
                         ds.rowid,
                         key.as_str(),
                         value.value_type.code(),
+                        value.content_type,
                         value.bytes
                     ])?;
                 events.push(Event::Put {

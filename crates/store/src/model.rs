@@ -312,15 +312,6 @@ pub enum ValueType {
 }
 
 impl ValueType {
-    /// The MIME type the API answers with.
-    pub fn content_type(self) -> &'static str {
-        match self {
-            ValueType::Json => "application/json",
-            ValueType::Text => "text/plain; charset=utf-8",
-            ValueType::Binary => "application/octet-stream",
-        }
-    }
-
     /// The type for a request's Content-Type (JSON, text, anything else binary).
     pub fn from_content_type(ct: Option<&str>) -> Self {
         let essence = ct
@@ -368,10 +359,45 @@ impl ValueType {
 /// A key-value value with its type.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KvValue {
-    /// How the bytes are typed.
+    /// How the bytes are typed (and validated).
     pub value_type: ValueType,
+    /// The exact media type the value was stored with, answered back on reads.
+    pub content_type: String,
     /// The bytes.
     pub bytes: Vec<u8>,
+}
+
+impl KvValue {
+    /// A value of the given media type (none: `application/octet-stream`), validated against it:
+    /// JSON must parse, text must be UTF-8.
+    pub fn new(content_type: Option<&str>, bytes: Vec<u8>) -> Result<Self, StoreError> {
+        let content_type = content_type
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .unwrap_or("application/octet-stream");
+        let essence = content_type.split(';').next().unwrap_or("").trim();
+        let valid_essence = essence.split_once('/').is_some_and(|(t, s)| {
+            let token = |x: &str| {
+                !x.is_empty()
+                    && x.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+            };
+            token(t) && token(s)
+        });
+        if content_type.len() > 255 || !valid_essence || content_type.bytes().any(|b| b.is_ascii_control()) {
+            return Err(StoreError::BadData(format!(
+                "{:?} is not a media type (type/subtype, at most 255 characters)",
+                content_type.chars().take(80).collect::<String>()
+            )));
+        }
+        let value_type = ValueType::from_content_type(Some(content_type));
+        value_type.validate(&bytes)?;
+        Ok(KvValue {
+            value_type,
+            content_type: content_type.to_owned(),
+            bytes,
+        })
+    }
 }
 
 /// What observers of a datasource are told after each committed write.

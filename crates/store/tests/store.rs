@@ -221,37 +221,34 @@ fn key_value_keeps_json_text_and_binary_values() {
         .unwrap()
         .wait()
         .unwrap();
-    let put = |k: &str, t: ValueType, b: &[u8]| {
+    let put = |k: &str, ct: &str, b: &[u8]| -> Result<_, StoreError> {
         store.kv_put(
             &ds("cfg"),
             KvKey::new(k).unwrap(),
-            KvValue {
-                value_type: t,
-                bytes: b.to_vec(),
-            },
+            KvValue::new(Some(ct), b.to_vec())?,
         )
     };
-    put("a.json", ValueType::Json, br#"{"x": [1, 2]}"#)
+    put("a.json", "application/json", br#"{"x": [1, 2]}"#)
         .unwrap()
         .wait()
         .unwrap();
-    put("b.txt", ValueType::Text, "héllo".as_bytes())
+    put("b.txt", "text/plain; charset=utf-8", "héllo".as_bytes())
         .unwrap()
         .wait()
         .unwrap();
-    put("c.bin", ValueType::Binary, &[0, 255, 1, 2])
+    put("c.bin", "image/png", &[0, 255, 1, 2])
         .unwrap()
         .wait()
         .unwrap();
-    assert!(put("bad", ValueType::Json, b"{nope").is_err());
-    assert!(put("bad", ValueType::Text, &[0xff, 0xfe]).is_err());
+    assert!(put("bad", "application/json", b"{nope").is_err());
+    assert!(put("bad", "application/ld+json", b"{nope").is_err());
+    assert!(put("bad", "text/csv", &[0xff, 0xfe]).is_err());
+    assert!(put("bad", "not a type", b"x").is_err());
     let get = |k: &str| store.kv_get(&ds("cfg"), &KvKey::new(k).unwrap());
+    let png = get("c.bin").unwrap();
     assert_eq!(
-        get("c.bin").unwrap(),
-        KvValue {
-            value_type: ValueType::Binary,
-            bytes: vec![0, 255, 1, 2]
-        }
+        (png.value_type, png.content_type.as_str(), png.bytes),
+        (ValueType::Binary, "image/png", vec![0, 255, 1, 2])
     );
     assert_eq!(get("b.txt").unwrap().value_type, ValueType::Text);
     assert_eq!(store.kv_keys(&ds("cfg")).unwrap(), ["a.json", "b.txt", "c.bin"]);

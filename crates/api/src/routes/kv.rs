@@ -7,20 +7,20 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
-use databox_store::{KvKey, KvValue, ValueType, WriteAck};
+use databox_store::{KvKey, KvValue, WriteAck};
 use futures::Stream;
 use serde_json::{Value, json};
 
 use super::{blocking, store};
-use crate::extract::{Body, Segments};
+use crate::extract::{Body, NoQuery, Params, Segments};
 use crate::{ApiError, AppState};
 
 fn key(segs: &Segments) -> Result<KvKey, ApiError> {
     Ok(KvKey::new(segs.0.get(4).cloned().unwrap_or_default())?)
 }
 
-/// Store a value. Its type follows `Content-Type`: `application/json` (validated), `text/*`
-/// (UTF-8), anything else binary.
+/// Store a value with its `Content-Type` (default `application/octet-stream`), answered back on
+/// reads. JSON types must parse and `text/*` must be UTF-8; anything else is kept as bytes.
 #[utoipa::path(put, path = "/api/v1/stores/{store}/kv/{datasource}/key/{key}", tag = "key-value",
     params(("store" = String, Path,), ("datasource" = String, Path,), ("key" = String, Path,)),
     request_body(content = Vec<u8>, description = "the value"),
@@ -28,24 +28,23 @@ fn key(segs: &Segments) -> Result<KvKey, ApiError> {
 pub async fn put(
     State(state): State<AppState>,
     segs: Segments,
+    _: Params<NoQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let store = store(&state, &segs)?;
     let name = segs.datasource(2)?;
     let key = key(&segs)?;
-    let value_type =
-        ValueType::from_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()));
-    store
-        .kv_put(
-            &name,
-            key.clone(),
-            KvValue {
-                value_type,
-                bytes: body.0.to_vec(),
-            },
-        )?
-        .await?;
+    let content_type = match headers.get(header::CONTENT_TYPE) {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::BadRequest("Content-Type is not ASCII".into()))?,
+        ),
+        None => None,
+    };
+    let value = KvValue::new(content_type, body.0.to_vec())?;
+    let value_type = value.value_type;
+    store.kv_put(&name, key.clone(), value)?.await?;
     Ok(Json(json!({ "stored": key.as_str(), "type": value_type })))
 }
 
@@ -53,19 +52,27 @@ pub async fn put(
 #[utoipa::path(get, path = "/api/v1/stores/{store}/kv/{datasource}/key/{key}", tag = "key-value",
     params(("store" = String, Path,), ("datasource" = String, Path,), ("key" = String, Path,)),
     responses((status = 200, description = "the value"), (status = 404, body = crate::ErrorBody)))]
-pub async fn get(State(state): State<AppState>, segs: Segments) -> Result<Response, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    segs: Segments,
+    _: Params<NoQuery>,
+) -> Result<Response, ApiError> {
     let store = store(&state, &segs)?;
     let name = segs.datasource(2)?;
     let key = key(&segs)?;
     let v = blocking(move || store.kv_get(&name, &key)).await?;
-    Ok(([(header::CONTENT_TYPE, v.value_type.content_type())], v.bytes).into_response())
+    Ok(([(header::CONTENT_TYPE, v.content_type)], v.bytes).into_response())
 }
 
 /// Delete one key.
 #[utoipa::path(delete, path = "/api/v1/stores/{store}/kv/{datasource}/key/{key}", tag = "key-value",
     params(("store" = String, Path,), ("datasource" = String, Path,), ("key" = String, Path,)),
     responses((status = 200, description = "{\"deleted\": 1}", body = Object), (status = 404, body = crate::ErrorBody)))]
-pub async fn delete(State(state): State<AppState>, segs: Segments) -> Result<Json<Value>, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    segs: Segments,
+    _: Params<NoQuery>,
+) -> Result<Json<Value>, ApiError> {
     let store = store(&state, &segs)?;
     let ack = store.kv_delete(&segs.datasource(2)?, Some(key(&segs)?))?.await?;
     deleted(ack)
@@ -84,7 +91,11 @@ fn deleted(ack: WriteAck) -> Result<Json<Value>, ApiError> {
 #[utoipa::path(get, path = "/api/v1/stores/{store}/kv/{datasource}/keys", tag = "key-value",
     params(("store" = String, Path,), ("datasource" = String, Path,)),
     responses((status = 200, body = Vec<String>)))]
-pub async fn keys(State(state): State<AppState>, segs: Segments) -> Result<Json<Vec<String>>, ApiError> {
+pub async fn keys(
+    State(state): State<AppState>,
+    segs: Segments,
+    _: Params<NoQuery>,
+) -> Result<Json<Vec<String>>, ApiError> {
     let store = store(&state, &segs)?;
     let name = segs.datasource(2)?;
     Ok(Json(blocking(move || store.kv_keys(&name)).await?))
@@ -94,7 +105,11 @@ pub async fn keys(State(state): State<AppState>, segs: Segments) -> Result<Json<
 #[utoipa::path(delete, path = "/api/v1/stores/{store}/kv/{datasource}/keys", tag = "key-value",
     params(("store" = String, Path,), ("datasource" = String, Path,)),
     responses((status = 200, description = "{\"deleted\": n}", body = Object)))]
-pub async fn delete_all(State(state): State<AppState>, segs: Segments) -> Result<Json<Value>, ApiError> {
+pub async fn delete_all(
+    State(state): State<AppState>,
+    segs: Segments,
+    _: Params<NoQuery>,
+) -> Result<Json<Value>, ApiError> {
     let store = store(&state, &segs)?;
     deleted(store.kv_delete(&segs.datasource(2)?, None)?.await?)
 }
@@ -103,7 +118,11 @@ pub async fn delete_all(State(state): State<AppState>, segs: Segments) -> Result
 #[utoipa::path(get, path = "/api/v1/stores/{store}/kv/{datasource}/length", tag = "key-value",
     params(("store" = String, Path,), ("datasource" = String, Path,)),
     responses((status = 200, description = "{\"result\": n}", body = Object)))]
-pub async fn length(State(state): State<AppState>, segs: Segments) -> Result<Json<Value>, ApiError> {
+pub async fn length(
+    State(state): State<AppState>,
+    segs: Segments,
+    _: Params<NoQuery>,
+) -> Result<Json<Value>, ApiError> {
     let store = store(&state, &segs)?;
     let name = segs.datasource(2)?;
     let n = blocking(move || store.kv_count(&name)).await?;
@@ -117,6 +136,7 @@ pub async fn length(State(state): State<AppState>, segs: Segments) -> Result<Jso
 pub async fn observe(
     State(state): State<AppState>,
     segs: Segments,
+    _: Params<NoQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let store = store(&state, &segs)?;
     let name = segs.datasource(2)?;

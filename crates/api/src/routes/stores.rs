@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{blocking, store};
-use crate::extract::{Body, Segments};
+use crate::extract::{Body, NoQuery, Params, Segments};
 use crate::{ApiError, AppState};
 
 /// A store in a listing.
@@ -42,7 +42,7 @@ fn summary(s: &databox_store::Store) -> StoreSummary {
 
 /// List every store with its datasources.
 #[utoipa::path(get, path = "/api/v1/stores", tag = "stores", responses((status = 200, body = Vec<StoreSummary>)))]
-pub async fn list(State(state): State<AppState>) -> Json<Vec<StoreSummary>> {
+pub async fn list(State(state): State<AppState>, _: Params<NoQuery>) -> Json<Vec<StoreSummary>> {
     Json(state.stores.list().iter().map(|s| summary(s)).collect())
 }
 
@@ -53,6 +53,7 @@ pub async fn list(State(state): State<AppState>) -> Json<Vec<StoreSummary>> {
 pub async fn create(
     State(state): State<AppState>,
     segs: Segments,
+    _: Params<NoQuery>,
     body: Body,
 ) -> Result<(StatusCode, Json<StoreSummary>), ApiError> {
     let id: StoreId = segs.store()?;
@@ -69,7 +70,11 @@ pub async fn create(
 /// One store.
 #[utoipa::path(get, path = "/api/v1/stores/{store}", tag = "stores", params(("store" = String, Path,)),
     responses((status = 200, body = StoreSummary), (status = 404, body = crate::ErrorBody)))]
-pub async fn show(State(state): State<AppState>, segs: Segments) -> Result<Json<StoreSummary>, ApiError> {
+pub async fn show(
+    State(state): State<AppState>,
+    segs: Segments,
+    _: Params<NoQuery>,
+) -> Result<Json<StoreSummary>, ApiError> {
     let s = store(&state, &segs)?;
     Ok(Json(summary(&s)))
 }
@@ -77,7 +82,11 @@ pub async fn show(State(state): State<AppState>, segs: Segments) -> Result<Json<
 /// Erase a store: its key is destroyed, then its file; the data cannot be recovered.
 #[utoipa::path(delete, path = "/api/v1/stores/{store}", tag = "stores", params(("store" = String, Path,)),
     responses((status = 200, description = "{\"erased\": id}", body = Object), (status = 404, body = crate::ErrorBody)))]
-pub async fn erase(State(state): State<AppState>, segs: Segments) -> Result<Json<Value>, ApiError> {
+pub async fn erase(
+    State(state): State<AppState>,
+    segs: Segments,
+    _: Params<NoQuery>,
+) -> Result<Json<Value>, ApiError> {
     let id = segs.store()?;
     let stores = state.stores.clone();
     let shown = id.to_string();
@@ -93,6 +102,7 @@ pub async fn erase(State(state): State<AppState>, segs: Segments) -> Result<Json
 pub async fn put_datasource(
     State(state): State<AppState>,
     segs: Segments,
+    _: Params<NoQuery>,
     body: Body,
 ) -> Result<Json<Datasource>, ApiError> {
     let store = store(&state, &segs)?;
@@ -110,6 +120,7 @@ pub async fn put_datasource(
 pub async fn get_datasource(
     State(state): State<AppState>,
     segs: Segments,
+    _: Params<NoQuery>,
 ) -> Result<Json<Datasource>, ApiError> {
     Ok(Json(store(&state, &segs)?.datasource(&segs.datasource(2)?)?))
 }
@@ -120,6 +131,7 @@ pub async fn get_datasource(
 pub async fn list_datasources(
     State(state): State<AppState>,
     segs: Segments,
+    _: Params<NoQuery>,
 ) -> Result<Json<Vec<Datasource>>, ApiError> {
     Ok(Json(store(&state, &segs)?.datasources()))
 }
@@ -131,6 +143,7 @@ pub async fn list_datasources(
 pub async fn delete_datasource(
     State(state): State<AppState>,
     segs: Segments,
+    _: Params<NoQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let store = store(&state, &segs)?;
     let name = segs.datasource(2)?;
@@ -147,6 +160,7 @@ pub async fn delete_datasource(
 pub async fn put_retention(
     State(state): State<AppState>,
     segs: Segments,
+    _: Params<NoQuery>,
     body: Body,
 ) -> Result<Json<Datasource>, ApiError> {
     let store = store(&state, &segs)?;
@@ -165,6 +179,7 @@ pub async fn put_retention(
 pub async fn delete_retention(
     State(state): State<AppState>,
     segs: Segments,
+    _: Params<NoQuery>,
 ) -> Result<Json<Datasource>, ApiError> {
     let store = store(&state, &segs)?;
     retention_ack(store.set_retention(&segs.datasource(2)?, None)?.await?)

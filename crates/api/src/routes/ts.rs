@@ -16,7 +16,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::{blocking, store};
-use crate::extract::{Body, Params, Segments};
+use crate::extract::{Body, NoQuery, Params, Segments};
 use crate::{ApiError, AppState};
 
 /// Most points in one write.
@@ -130,6 +130,7 @@ pub async fn write(
 pub async fn write_batch(
     State(state): State<AppState>,
     segs: Segments,
+    _: Params<NoQuery>,
     body: Body,
 ) -> Result<Json<Written>, ApiError> {
     let store = store(&state, &segs)?;
@@ -170,7 +171,11 @@ pub async fn write_batch(
            ("query" = String, Path, description = "read form, filters and aggregate, e.g. last/10/filter/room/equals/lounge/mean")),
     responses((status = 200, description = "rows or {\"result\": x}", body = Object), (status = 400, body = crate::ErrorBody),
               (status = 404, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
-pub async fn read(State(state): State<AppState>, segs: Segments) -> Result<Json<Value>, ApiError> {
+pub async fn read(
+    State(state): State<AppState>,
+    segs: Segments,
+    _: Params<NoQuery>,
+) -> Result<Json<Value>, ApiError> {
     let store = store(&state, &segs)?;
     let names = segs.datasources(2)?;
     let query = parse_read(segs.rest(3))?;
@@ -182,7 +187,11 @@ pub async fn read(State(state): State<AppState>, segs: Segments) -> Result<Json<
 #[utoipa::path(delete, path = "/api/v1/stores/{store}/ts/{datasources}/{query}", tag = "time series",
     params(("store" = String, Path,), ("datasources" = String, Path,), ("query" = String, Path, description = "since/T or range/T1/T2")),
     responses((status = 200, description = "{\"deleted\": n}", body = Object), (status = 400, body = crate::ErrorBody)))]
-pub async fn delete(State(state): State<AppState>, segs: Segments) -> Result<Json<Value>, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    segs: Segments,
+    _: Params<NoQuery>,
+) -> Result<Json<Value>, ApiError> {
     let store = store(&state, &segs)?;
     let names = segs.datasources(2)?;
     let query = parse_delete(segs.rest(3))?;
@@ -202,6 +211,7 @@ pub async fn delete(State(state): State<AppState>, segs: Segments) -> Result<Jso
 pub async fn observe(
     State(state): State<AppState>,
     segs: Segments,
+    _: Params<NoQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let store = store(&state, &segs)?;
     let name = segs.datasource(2)?;
