@@ -199,6 +199,7 @@ fn open_connection(
     let conn = Connection::open_with_flags(path, flags)?;
     let pragma = zeroize::Zeroizing::new(format!("PRAGMA key = \"x'{}'\";", key.to_hex().as_str()));
     conn.execute_batch(&pragma)?;
+    conn.execute_batch("PRAGMA cipher_page_size = 16384;")?;
     // The first real read is where SQLCipher finds out whether the key fits.
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
         .map_err(|e| StoreError::Crypto(format!("store {store} does not open with its key ({e})")))?;
