@@ -49,6 +49,7 @@ impl ApiError {
             ApiError::Store(e) if e.is_not_found() => StatusCode::NOT_FOUND,
             ApiError::Store(e) if e.is_conflict() => StatusCode::CONFLICT,
             ApiError::Store(StoreError::TooManyResults(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Store(StoreError::Unavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(e) if e.is_client_error() => StatusCode::BAD_REQUEST,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,

@@ -175,3 +175,73 @@ fn store_files_hold_no_plaintext_and_erase_makes_data_unrecoverable() {
     assert!(!dir.path().join("stores/diary.db").exists());
     b.stop();
 }
+
+#[test]
+fn a_damaged_store_is_set_aside_and_the_box_keeps_serving_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = BoxProcess::start(dir.path(), &[]);
+    let token = b.new_token.clone().unwrap();
+    for s in ["good", "bad"] {
+        assert!(b.cli(&token, &["store", "create", s]).0);
+        assert!(b.cli(&token, &["datasource", "create", s, "t"]).0);
+        assert!(b.cli(&token, &["ts", "write", s, "t", "1.5"]).0);
+    }
+    b.stop();
+    // Damage the second store's file: overwrite its first page (header and schema).
+    let bad = dir.path().join("stores/bad.db");
+    let mut bytes = std::fs::read(&bad).unwrap();
+    bytes[..4096].fill(0x5a);
+    std::fs::write(&bad, &bytes).unwrap();
+
+    let b = BoxProcess::start(dir.path(), &[]);
+    let (ok, out, err) = b.cli(&token, &["ts", "read", "good", "t", "latest"]);
+    assert!(ok && out.contains("1.5"), "{out}{err}");
+    let (ok, _, err) = b.cli(&token, &["ts", "read", "bad", "t", "latest"]);
+    assert!(!ok && err.contains("503") && err.contains("unavailable"), "{err}");
+    let (_, list, _) = b.cli(&token, &["store", "list"]);
+    assert!(list.contains("\"unavailable\""), "{list}");
+    // The damaged file is kept as it was, for the owner to inspect or restore.
+    assert_eq!(std::fs::read(&bad).unwrap(), bytes);
+    let (ok, _, err) = b.cli(&token, &["store", "create", "bad"]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+    // Erasing it clears the way.
+    assert!(b.cli(&token, &["store", "erase", "bad", "--yes"]).0);
+    assert!(b.cli(&token, &["store", "create", "bad"]).0);
+    b.stop();
+}
+
+#[test]
+fn a_passphrase_box_refuses_a_wrong_passphrase_and_opens_with_the_right_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |pass: &str| {
+        std::process::Command::new(common::BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("DATABOX_PASSPHRASE", pass)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // First start derives the master key; stop it once it serves.
+    let mut first = serve("correct horse battery staple");
+    let mut out = std::io::BufReader::new(first.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("Try:") {
+        line.clear();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(
+        !dir.path().join("master.key").exists(),
+        "no key file in passphrase mode"
+    );
+
+    let wrong = serve("wrong horse battery staple").wait_with_output().unwrap();
+    assert!(!wrong.status.success());
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert!(err.contains("wrong passphrase"), "{err}");
+    let short = serve("short").wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12"));
+}

@@ -80,6 +80,16 @@ pub enum StoreError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The store exists but could not be opened at start-up.
+    #[error(
+        "store {store:?} is unavailable: {reason} (its file is kept as it is; erase the store to start over)"
+    )]
+    Unavailable {
+        /// The store.
+        store: String,
+        /// Why it could not be opened.
+        reason: String,
+    },
     /// The store was erased or the box is shutting down.
     #[error("store {0:?} is closed")]
     Closed(String),

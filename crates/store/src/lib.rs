@@ -34,11 +34,16 @@ pub struct Stores {
     dir: PathBuf,
     master: MasterKey,
     open: RwLock<BTreeMap<StoreId, Arc<Store>>>,
+    /// Stores that exist but could not be opened (damaged file, unreadable key), with the reason:
+    /// the box keeps serving the others and tells the owner about these.
+    broken: RwLock<BTreeMap<StoreId, String>>,
 }
 
 impl Stores {
     /// Opens the stores of the box in `data_dir`, creating the folders and the master key on
     /// first start. Database files whose key is gone (an erase interrupted by a crash) are removed.
+    /// A store that fails to open is set aside as unavailable (see [`Stores::unavailable`]) and
+    /// left untouched on disk; only a wrong master key stops the box.
     pub fn open(data_dir: &Path, source: &MasterKeySource) -> Result<Stores, StoreError> {
         for sub in ["stores", "keys"] {
             fs::create_dir_all(data_dir.join(sub))
@@ -49,7 +54,9 @@ impl Stores {
             dir: data_dir.to_owned(),
             master,
             open: RwLock::new(BTreeMap::new()),
+            broken: RwLock::new(BTreeMap::new()),
         };
+        let mut broken = BTreeMap::new();
         let mut open = BTreeMap::new();
         let keys_dir = data_dir.join("keys");
         let entries = fs::read_dir(&keys_dir)
@@ -60,9 +67,24 @@ impl Stores {
             let Some(id) = name.strip_suffix(".key").and_then(|s| StoreId::new(s).ok()) else {
                 continue;
             };
-            let key = stores.master.load_store_key(&id, &entry.path())?;
-            let store = Store::open(id.clone(), stores.db_path(&id), key, false, None)?;
-            open.insert(id, store);
+            let db = stores.db_path(&id);
+            let missing = !db.exists();
+            if missing {
+                tracing::warn!(store = %id, "the store's file is missing; starting it empty");
+            }
+            let opened = stores
+                .master
+                .load_store_key(&id, &entry.path())
+                .and_then(|key| Store::open(id.clone(), db, key, missing, None));
+            match opened {
+                Ok(store) => {
+                    open.insert(id, store);
+                }
+                Err(e) => {
+                    tracing::error!(store = %id, error = %e, "store unavailable: it could not be opened");
+                    broken.insert(id, e.to_string());
+                }
+            }
         }
         let dbs = data_dir.join("stores");
         for entry in fs::read_dir(&dbs)
@@ -72,7 +94,7 @@ impl Stores {
             let name = entry.file_name().to_string_lossy().into_owned();
             let stem = name.split('.').next().unwrap_or_default().to_owned();
             if StoreId::new(stem.clone())
-                .map(|id| !open.contains_key(&id))
+                .map(|id| !open.contains_key(&id) && !broken.contains_key(&id))
                 .unwrap_or(false)
             {
                 tracing::warn!(file = %entry.path().display(), "removing a store file whose key was erased");
@@ -80,6 +102,7 @@ impl Stores {
             }
         }
         *stores.open.write().expect("stores lock") = open;
+        *stores.broken.write().expect("stores lock") = broken;
         Ok(stores)
     }
 
@@ -99,7 +122,7 @@ impl Stores {
             ));
         }
         let mut open = self.open.write().expect("stores lock");
-        if open.contains_key(id) {
+        if open.contains_key(id) || self.broken.read().expect("stores lock").contains_key(id) {
             return Err(StoreError::StoreExists(id.to_string()));
         }
         let key = self.master.create_store_key(id, &self.key_path(id))?;
@@ -116,12 +139,28 @@ impl Stores {
 
     /// The store with this id.
     pub fn get(&self, id: &StoreId) -> Result<Arc<Store>, StoreError> {
+        if let Some(reason) = self.broken.read().expect("stores lock").get(id) {
+            return Err(StoreError::Unavailable {
+                store: id.to_string(),
+                reason: reason.clone(),
+            });
+        }
         self.open
             .read()
             .expect("stores lock")
             .get(id)
             .cloned()
             .ok_or_else(|| StoreError::UnknownStore(id.to_string()))
+    }
+
+    /// Stores that could not be opened at start-up, with the reason.
+    pub fn unavailable(&self) -> Vec<(String, String)> {
+        self.broken
+            .read()
+            .expect("stores lock")
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
     }
 
     /// Every store, sorted by id.
@@ -131,14 +170,19 @@ impl Stores {
 
     /// Erases a store: its key is shredded first (from then on its data is unrecoverable), then
     /// its files are removed.
+    /// An unavailable store can be erased too.
     pub fn erase(&self, id: &StoreId) -> Result<(), StoreError> {
-        let store = self
-            .open
-            .write()
-            .expect("stores lock")
-            .remove(id)
-            .ok_or_else(|| StoreError::UnknownStore(id.to_string()))?;
-        store.close();
+        let store = self.open.write().expect("stores lock").remove(id);
+        match store {
+            Some(store) => store.close(),
+            None => {
+                self.broken
+                    .write()
+                    .expect("stores lock")
+                    .remove(id)
+                    .ok_or_else(|| StoreError::UnknownStore(id.to_string()))?;
+            }
+        }
         keys::shred(&self.key_path(id))?;
         let db = self.db_path(id);
         for suffix in ["", "-wal", "-shm"] {

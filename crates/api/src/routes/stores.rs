@@ -21,6 +21,9 @@ pub struct StoreSummary {
     /// Its datasources.
     #[schema(value_type = Vec<Object>)]
     pub datasources: Vec<Datasource>,
+    /// Why the store could not be opened, for a store that is unavailable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
 }
 
 /// The body that creates a store.
@@ -37,13 +40,29 @@ fn summary(s: &databox_store::Store) -> StoreSummary {
         id: s.id().to_string(),
         description: s.description().to_owned(),
         datasources: s.datasources(),
+        unavailable: None,
     }
 }
 
-/// List every store with its datasources.
+/// List every store with its datasources; a store that could not be opened is listed with the
+/// reason under `unavailable`.
 #[utoipa::path(get, path = "/api/v1/stores", tag = "stores", responses((status = 200, body = Vec<StoreSummary>)))]
 pub async fn list(State(state): State<AppState>, _: Params<NoQuery>) -> Json<Vec<StoreSummary>> {
-    Json(state.stores.list().iter().map(|s| summary(s)).collect())
+    let mut all: Vec<StoreSummary> = state.stores.list().iter().map(|s| summary(s)).collect();
+    all.extend(
+        state
+            .stores
+            .unavailable()
+            .into_iter()
+            .map(|(id, reason)| StoreSummary {
+                id,
+                description: String::new(),
+                datasources: Vec::new(),
+                unavailable: Some(reason),
+            }),
+    );
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    Json(all)
 }
 
 /// Create a store: a new encrypted file with its own key.
