@@ -29,6 +29,35 @@ pub struct AppState {
     pub stores: Arc<Stores>,
     /// The owner's token (hash).
     pub owner: Arc<OwnerToken>,
+    closing: tokio::sync::watch::Receiver<bool>,
+    closer: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl AppState {
+    /// The state of a box serving `stores` to `owner`.
+    pub fn new(stores: Arc<Stores>, owner: Arc<OwnerToken>) -> Self {
+        let (closer, closing) = tokio::sync::watch::channel(false);
+        AppState {
+            stores,
+            owner,
+            closing,
+            closer: Arc::new(closer),
+        }
+    }
+
+    /// Ends every long-lived response (observe streams), so that a graceful shutdown, which
+    /// waits for open requests, can finish.
+    pub fn close_streams(&self) {
+        self.closer.send_replace(true);
+    }
+
+    /// Resolves once [`AppState::close_streams`] was called.
+    pub(crate) fn closed(&self) -> impl std::future::Future<Output = ()> + Send + use<> {
+        let mut rx = self.closing.clone();
+        async move {
+            let _ = rx.wait_for(|closing| *closing).await;
+        }
+    }
 }
 
 /// The OpenAPI document of this API.

@@ -85,10 +85,7 @@ impl TestBox {
         let stores = Stores::open(dir.path(), &MasterKeySource::KeyFile).expect("open stores");
         let (owner, token) = OwnerToken::load_or_create(dir.path()).expect("owner token");
         let token = token.expect("a new box shows its token once").to_string();
-        let app = router(AppState {
-            stores: Arc::new(stores),
-            owner: Arc::new(owner),
-        });
+        let app = router(AppState::new(Arc::new(stores), Arc::new(owner)));
         TestBox {
             app,
             token,

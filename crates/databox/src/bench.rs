@@ -250,10 +250,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let http = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let state = AppState {
-            stores: stores.clone(),
-            owner: Arc::new(owner),
-        };
+        let state = AppState::new(stores.clone(), Arc::new(owner));
         tokio::spawn(async move { axum::serve(listener, databox_api::router(state)).await });
         let base = format!("http://{addr}/api/v1/stores/bench/ts");
         let client = reqwest::Client::builder()

@@ -101,12 +101,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 }
             }
         });
-        let state = AppState {
-            stores: stores.clone(),
-            owner: Arc::new(owner),
-        };
+        let state = AppState::new(stores.clone(), Arc::new(owner));
+        let closer = state.clone();
         axum::serve(listener, databox_api::router(state))
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(async move {
+                shutdown_signal().await;
+                closer.close_streams();
+            })
             .await
             .context("serving the API")?;
         tokio::task::spawn_blocking(move || stores.close()).await?;

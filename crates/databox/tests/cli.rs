@@ -163,7 +163,8 @@ fn observe_prints_new_points_as_json_lines() {
     assert_eq!(first["event"], "point");
     assert_eq!(first["datasource"], "steps");
     assert_eq!(first["data"]["value"], 1234.0);
-    observer.kill().unwrap();
-    observer.wait().unwrap();
+    // Stopping the box ends the stream (a graceful shutdown does not wait for observers forever).
     b.stop();
+    assert!(lines.next().is_none(), "the stream ends when the box stops");
+    observer.wait().unwrap();
 }

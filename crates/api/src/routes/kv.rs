@@ -141,5 +141,5 @@ pub async fn observe(
     let store = store(&state, &segs)?;
     let name = segs.datasource(2)?;
     store.datasource(&name)?;
-    Ok(super::ts::event_stream(&store, name))
+    Ok(super::ts::event_stream(&state, &store, name))
 }

@@ -216,11 +216,12 @@ pub async fn observe(
     let store = store(&state, &segs)?;
     let name = segs.datasource(2)?;
     store.datasource(&name)?;
-    Ok(event_stream(&store, name))
+    Ok(event_stream(&state, &store, name))
 }
 
 /// The SSE stream of one datasource's committed writes (shared by series and key-value).
 pub(crate) fn event_stream(
+    state: &AppState,
     store: &databox_store::Store,
     name: databox_store::DatasourceId,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>> + use<>> {
@@ -234,5 +235,5 @@ pub(crate) fn event_stream(
             Some(Ok(SseEvent::default().event("lagged").data(n.to_string())))
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Sse::new(futures::StreamExt::take_until(stream, state.closed())).keep_alive(KeepAlive::default())
 }
