@@ -616,6 +616,8 @@ impl Drop for Store {
 enum Table {
     Numeric,
     Blob,
+    /// Downsampled history: one row per datasource and hour, timed by `hour`.
+    Hourly,
 }
 
 impl Table {
@@ -623,12 +625,22 @@ impl Table {
         match self {
             Table::Numeric => "point",
             Table::Blob => "blob_point",
+            Table::Hourly => "hourly",
         }
     }
+    /// The JSON column tag filters look into.
     fn field_column(self) -> &'static str {
         match self {
             Table::Numeric => "tags",
             Table::Blob => "data",
+            Table::Hourly => "NULL",
+        }
+    }
+    /// The time column and the column that orders rows of equal time.
+    fn time_and_tie(self) -> (&'static str, &'static str) {
+        match self {
+            Table::Hourly => ("hour", "ds"),
+            _ => ("ts", "seq"),
         }
     }
 }
@@ -651,15 +663,19 @@ fn select_rows(
     // Aggregates over a whole range need no order; sorting there only slows the scan down.
     let ordered = limit.is_some();
     let mut arms = Vec::with_capacity(ds.len());
+    let (time, tie) = table.time_and_tie();
     for d in ds {
-        let mut sql = format!("SELECT ts, seq, ds, {cols} FROM {} WHERE ds = ?", table.name());
+        let mut sql = format!(
+            "SELECT {time} AS ts, {tie} AS seq, ds, {cols} FROM {} WHERE ds = ?",
+            table.name()
+        );
         params.push(SqlValue::Integer(d.rowid));
         if let Some(lo) = lo {
-            sql.push_str(" AND ts >= ?");
+            sql.push_str(&format!(" AND {time} >= ?"));
             params.push(SqlValue::Integer(lo));
         }
         if let Some(hi) = hi {
-            sql.push_str(" AND ts <= ?");
+            sql.push_str(&format!(" AND {time} <= ?"));
             params.push(SqlValue::Integer(hi));
         }
         let col = table.field_column();
@@ -755,7 +771,9 @@ fn read_series(
                 }
                 let data = match table {
                     Table::Numeric => numeric_data(r.get(3)?, r.get::<_, Option<String>>(4)?.as_deref()),
-                    Table::Blob => serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or(Value::Null),
+                    Table::Blob | Table::Hourly => {
+                        serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or(Value::Null)
+                    }
                 };
                 let dsid: i64 = r.get(2)?;
                 out.push(Row {
@@ -828,78 +846,59 @@ fn read_hourly(c: &Connection, ds: &[DsRef], q: &ReadQuery, joined: bool) -> Res
         ));
     }
     let names: HashMap<i64, &str> = ds.iter().map(|d| (d.rowid, d.name.as_str())).collect();
-    let dir = if q.form.newest_first() { "DESC" } else { "ASC" };
-    let (lo, hi) = q.form.bounds();
-    let mut params: Vec<SqlValue> = Vec::new();
-    let mut arms = Vec::new();
-    for d in ds {
-        let mut sql = "SELECT hour, ds, count, sum, min, max FROM hourly WHERE ds = ?".to_owned();
-        params.push(SqlValue::Integer(d.rowid));
-        if let Some(lo) = lo {
-            sql.push_str(" AND hour >= ?");
-            params.push(SqlValue::Integer(lo));
-        }
-        if let Some(hi) = hi {
-            sql.push_str(" AND hour <= ?");
-            params.push(SqlValue::Integer(hi));
-        }
-        sql.push_str(&format!(" ORDER BY hour {dir}"));
-        if let Some(n) = q.form.limit() {
-            sql.push_str(&format!(" LIMIT {n}"));
-        }
-        arms.push(format!("SELECT * FROM ({sql})"));
-    }
-    let mut sql = format!("{} ORDER BY hour {dir}, ds {dir}", arms.join(" UNION ALL "));
-    if let Some(n) = q.form.limit() {
-        sql.push_str(&format!(" LIMIT {n}"));
-    }
     let aggregate = if q.form == Form::Length {
         Some(Aggregate::Count)
     } else {
         q.aggregate
     };
+    let mut params = Vec::new();
+    let cap = aggregate.is_none().then_some(MAX_ROWS as u64 + 1);
+    let sql = select_rows(
+        Table::Hourly,
+        ds,
+        q.form,
+        &[],
+        "count, sum, min, max",
+        cap,
+        &mut params,
+    );
     let mut stmt = c.prepare_cached(&sql)?;
-    let rows = stmt
-        .query_map(params_from_iter(params), |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, f64>(3)?,
-                r.get::<_, f64>(4)?,
-                r.get::<_, f64>(5)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    if q.form == Form::Length {
-        return Ok(ReadOutput::Count(rows.len() as u64));
+    let mut rows = stmt.query(params_from_iter(params))?;
+    let mut total = Partial::default();
+    let mut out = Vec::new();
+    let mut hours = 0u64;
+    while let Some(r) = rows.next()? {
+        let (hour, d): (i64, i64) = (r.get(0)?, r.get(2)?);
+        let p = Partial {
+            count: r.get::<_, i64>(3)? as u64,
+            sum: r.get(4)?,
+            min: r.get(5)?,
+            max: r.get(6)?,
+        };
+        hours += 1;
+        if aggregate.is_some() {
+            total.add(&p);
+            continue;
+        }
+        if out.len() == MAX_ROWS {
+            return Err(StoreError::TooManyResults(format!(
+                "more than {MAX_ROWS} hours match; narrow the range"
+            )));
+        }
+        out.push(Row {
+            timestamp: hour,
+            datasource: joined.then(|| names[&d].to_owned()),
+            data: serde_json::json!({
+                "count": p.count, "sum": p.sum, "min": p.min, "max": p.max, "mean": p.sum / p.count as f64,
+            }),
+        });
     }
     match aggregate {
-        None => {
-            if rows.len() > MAX_ROWS {
-                return Err(StoreError::TooManyResults(format!(
-                    "more than {MAX_ROWS} hours match; narrow the range"
-                )));
-            }
-            Ok(ReadOutput::Rows(
-                rows.into_iter()
-                    .map(|(hour, d, count, sum, min, max)| Row {
-                        timestamp: hour,
-                        datasource: joined.then(|| names[&d].to_owned()),
-                        data: serde_json::json!({"count": count, "sum": sum, "min": min, "max": max, "mean": sum / count as f64}),
-                    })
-                    .collect(),
-            ))
-        }
-        Some(Aggregate::Count) => Ok(ReadOutput::Count(rows.iter().map(|r| r.2 as u64).sum())),
-        Some(Aggregate::Sum) => Ok(ReadOutput::Aggregate(Some(rows.iter().map(|r| r.3).sum()))),
-        Some(Aggregate::Min) => Ok(ReadOutput::Aggregate(rows.iter().map(|r| r.4).reduce(f64::min))),
-        Some(Aggregate::Max) => Ok(ReadOutput::Aggregate(rows.iter().map(|r| r.5).reduce(f64::max))),
-        Some(Aggregate::Mean) => {
-            let n: i64 = rows.iter().map(|r| r.2).sum();
-            Ok(ReadOutput::Aggregate(
-                (n > 0).then(|| rows.iter().map(|r| r.3).sum::<f64>() / n as f64),
-            ))
+        None => Ok(ReadOutput::Rows(out)),
+        // `length` counts hours; `count` counts the points they summarise.
+        Some(_) if q.form == Form::Length => Ok(ReadOutput::Count(hours)),
+        Some(a @ (Aggregate::Count | Aggregate::Sum | Aggregate::Min | Aggregate::Max | Aggregate::Mean)) => {
+            Ok(total.finish(a))
         }
         Some(a) => Err(StoreError::BadQuery(format!(
             "{} cannot be computed from hourly history (it keeps count, sum, min and max)",

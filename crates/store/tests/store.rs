@@ -92,6 +92,30 @@ fn retention_downsamples_old_points_to_hourly_history_then_purges_them() {
         read(&store, &["power"], "hourly/since/0/count"),
         ReadOutput::Count(purged)
     );
+    assert_eq!(
+        read(&store, &["power"], "hourly/length"),
+        ReadOutput::Count(hours)
+    );
+    let expected_sum = 6.0 * (0..hours).map(|h| h as f64).sum::<f64>();
+    assert_eq!(
+        read(&store, &["power"], "hourly/since/0/sum"),
+        ReadOutput::Aggregate(Some(expected_sum))
+    );
+    assert_eq!(
+        read(&store, &["power"], "hourly/since/0/max"),
+        ReadOutput::Aggregate(Some((hours - 1) as f64))
+    );
+    let ReadOutput::Rows(newest) = read(&store, &["power"], "hourly/latest") else {
+        panic!()
+    };
+    assert_eq!(newest[0].timestamp, cutoff - HOUR);
+    for path in ["hourly/since/0/median", "hourly/latest/filter/room/equals/x"] {
+        let segs: Vec<String> = path.split('/').map(str::to_owned).collect();
+        assert!(
+            store.read(&[ds("power")], &parse_read(&segs).unwrap()).is_err(),
+            "{path}"
+        );
+    }
     let ReadOutput::Rows(rows) = read(&store, &["power"], "hourly/first/2") else {
         panic!()
     };
