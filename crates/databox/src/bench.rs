@@ -204,6 +204,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         form: Form::Range(lo, hi),
         filters: vec![],
         aggregate: Some(Aggregate::Mean),
+        window: None,
     };
     let mut box_mean = Vec::new();
     for _ in 0..5 {

@@ -26,7 +26,7 @@ use crate::model::{
     BlobPoint, Datasource, DatasourceKind, DatasourceMeta, Event, KvValue, MAX_ROWS, NumericPoint,
     ReadOutput, Retention, Row, ValueType, numeric_data,
 };
-use crate::query::{Aggregate, DeleteQuery, Filter, FilterOp, Form, ReadQuery};
+use crate::query::{Aggregate, DeleteQuery, FilterOp, Form, ReadQuery};
 use crate::{DatasourceId, KvKey, StoreError, StoreId};
 
 const SCHEMA: &str = "
@@ -625,7 +625,13 @@ impl Table {
         match self {
             Table::Numeric => "point",
             Table::Blob => "blob_point",
-            Table::Hourly => "hourly",
+            // History of purged hours together with the rollups of the hours still held raw: the
+            // hourly statistics of all the data, old and new (an hour can be in both when late
+            // points arrive after a purge).
+            Table::Hourly => {
+                "(SELECT ds, hour, sum(count) AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max \
+                 FROM (SELECT * FROM hourly UNION ALL SELECT * FROM rollup) GROUP BY ds, hour)"
+            }
         }
     }
     /// The JSON column tag filters look into.
@@ -651,14 +657,14 @@ impl Table {
 fn select_rows(
     table: Table,
     ds: &[DsRef],
-    form: Form,
-    filters: &[Filter],
+    q: &ReadQuery,
     cols: &str,
     row_cap: Option<u64>,
     params: &mut Vec<SqlValue>,
 ) -> String {
+    let (form, filters) = (q.form, &q.filters);
     let dir = if form.newest_first() { "DESC" } else { "ASC" };
-    let (lo, hi) = form.bounds();
+    let (lo, hi) = q.bounds();
     let limit = form.limit().or(row_cap);
     // Aggregates over a whole range need no order; sorting there only slows the scan down.
     let ordered = limit.is_some();
@@ -734,7 +740,7 @@ fn read_series(
         && q.filters.is_empty()
         && q.form.limit().is_none()
     {
-        let (lo, hi) = q.form.bounds();
+        let (lo, hi) = q.bounds();
         return aggregate_from_rollups(
             c,
             ds,
@@ -751,15 +757,7 @@ fn read_series(
             } else {
                 "data"
             };
-            let sql = select_rows(
-                table,
-                ds,
-                q.form,
-                &q.filters,
-                cols,
-                Some(MAX_ROWS as u64 + 1),
-                &mut params,
-            );
+            let sql = select_rows(table, ds, q, cols, Some(MAX_ROWS as u64 + 1), &mut params);
             let mut stmt = c.prepare_cached(&sql)?;
             let mut rows = stmt.query(params_from_iter(params))?;
             let mut out = Vec::new();
@@ -785,7 +783,7 @@ fn read_series(
             Ok(ReadOutput::Rows(out))
         }
         Some(Aggregate::Count) => {
-            let inner = select_rows(table, ds, q.form, &q.filters, "NULL", None, &mut params);
+            let inner = select_rows(table, ds, q, "NULL", None, &mut params);
             let n: i64 = c
                 .prepare_cached(&format!("SELECT count(*) FROM ({inner})"))?
                 .query_row(params_from_iter(params), |r| r.get(0))?;
@@ -795,15 +793,7 @@ fn read_series(
             "blob series have no numeric values; only count and length apply".into(),
         )),
         Some(agg @ (Aggregate::Sum | Aggregate::Min | Aggregate::Max | Aggregate::Mean)) => {
-            let inner = select_rows(
-                table,
-                ds,
-                q.form,
-                &q.filters,
-                "value AS payload",
-                None,
-                &mut params,
-            );
+            let inner = select_rows(table, ds, q, "value AS payload", None, &mut params);
             let func = match agg {
                 Aggregate::Sum => "total(payload)",
                 Aggregate::Min => "min(payload)",
@@ -816,15 +806,7 @@ fn read_series(
             Ok(ReadOutput::Aggregate(x))
         }
         Some(agg) => {
-            let inner = select_rows(
-                table,
-                ds,
-                q.form,
-                &q.filters,
-                "value AS payload",
-                None,
-                &mut params,
-            );
+            let inner = select_rows(table, ds, q, "value AS payload", None, &mut params);
             let mut stmt = c.prepare_cached(&format!("SELECT payload FROM ({inner})"))?;
             let mut values = stmt
                 .query_map(params_from_iter(params), |r| r.get::<_, f64>(0))?
@@ -853,15 +835,7 @@ fn read_hourly(c: &Connection, ds: &[DsRef], q: &ReadQuery, joined: bool) -> Res
     };
     let mut params = Vec::new();
     let cap = aggregate.is_none().then_some(MAX_ROWS as u64 + 1);
-    let sql = select_rows(
-        Table::Hourly,
-        ds,
-        q.form,
-        &[],
-        "count, sum, min, max",
-        cap,
-        &mut params,
-    );
+    let sql = select_rows(Table::Hourly, ds, q, "count, sum, min, max", cap, &mut params);
     let mut stmt = c.prepare_cached(&sql)?;
     let mut rows = stmt.query(params_from_iter(params))?;
     let mut total = Partial::default();

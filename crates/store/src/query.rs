@@ -186,6 +186,23 @@ pub struct ReadQuery {
     pub filters: Vec<Filter>,
     /// Aggregate over the selected values, if any.
     pub aggregate: Option<Aggregate>,
+    /// Inclusive time bounds the reader may see (from its grant), applied on top of the form:
+    /// `last/10` with a window is the last 10 points inside the window.
+    pub window: Option<(i64, i64)>,
+}
+
+impl ReadQuery {
+    /// The inclusive time bounds of the read: the form's, narrowed by the window.
+    pub fn bounds(&self) -> (Option<i64>, Option<i64>) {
+        let (lo, hi) = self.form.bounds();
+        match self.window {
+            None => (lo, hi),
+            Some((wlo, whi)) => (
+                Some(lo.map_or(wlo, |l| l.max(wlo))),
+                Some(hi.map_or(whi, |h| h.min(whi))),
+            ),
+        }
+    }
 }
 
 /// A parsed delete.
@@ -335,6 +352,7 @@ pub fn parse_read(segments: &[String]) -> Result<ReadQuery, StoreError> {
         form,
         filters,
         aggregate,
+        window: None,
     })
 }
 

@@ -78,10 +78,12 @@ fn filter_strategy() -> impl Strategy<Value = Filter> {
 
 fn model_read(points: &[ModelPoint], ds: &[usize], q: &ReadQuery) -> ReadOutput {
     let (lo, hi) = q.form.bounds();
+    let (wlo, whi) = q.window.unwrap_or((i64::MIN, i64::MAX));
     let mut sel: Vec<&ModelPoint> = points
         .iter()
         .filter(|p| ds.contains(&p.ds))
         .filter(|p| lo.is_none_or(|lo| p.ts >= lo) && hi.is_none_or(|hi| p.ts <= hi))
+        .filter(|p| p.ts >= wlo && p.ts <= whi)
         .filter(|p| {
             q.filters
                 .iter()
@@ -163,7 +165,8 @@ proptest! {
         queries in proptest::collection::vec(
             (proptest::sample::subsequence(vec![0usize, 1, 2], 1..=3), form_strategy(),
              proptest::collection::vec(filter_strategy(), 0..3),
-             proptest::option::of(proptest::sample::select(Aggregate::ALL.to_vec()))),
+             proptest::option::of(proptest::sample::select(Aggregate::ALL.to_vec())),
+             proptest::option::of((time(), time()))),
             1..40),
     ) {
         let dir = tempfile::tempdir().unwrap();
@@ -203,9 +206,10 @@ proptest! {
                 prop_assert_eq!(ack, databox_store::WriteAck::Deleted((before - model.len()) as u64));
             }
         }
-        for (ds, form, filters, aggregate) in queries {
+        for (ds, form, filters, aggregate, window) in queries {
+            let window = window.map(|(a, d)| (a, a + d));
             let aggregate = if form == Form::Length { None } else { aggregate };
-            let q = ReadQuery { hourly: false, form, filters, aggregate };
+            let q = ReadQuery { hourly: false, form, filters, aggregate, window };
             let names: Vec<_> = ds.iter().map(|&i| DatasourceId::new(DS[i]).unwrap()).collect();
             let got = store.read(&names, &q).unwrap();
             let want = model_read(&model, &ds, &q);

@@ -87,28 +87,43 @@ fn retention_downsamples_old_points_to_hourly_history_then_purges_them() {
         read(&store, &["power"], &format!("range/0/{}/count", cutoff - 1)),
         ReadOutput::Count(0)
     );
-    // History keeps count, sum, min, max and mean of every purged hour.
+    // Hourly statistics cover every hour, purged or not: count, sum, min, max and mean.
+    let all_hours = (10 * 24) as u64;
     assert_eq!(
         read(&store, &["power"], "hourly/since/0/count"),
-        ReadOutput::Count(purged)
+        ReadOutput::Count(total)
     );
     assert_eq!(
         read(&store, &["power"], "hourly/length"),
-        ReadOutput::Count(hours)
+        ReadOutput::Count(all_hours)
     );
-    let expected_sum = 6.0 * (0..hours).map(|h| h as f64).sum::<f64>();
+    assert_eq!(
+        read(
+            &store,
+            &["power"],
+            &format!("hourly/range/0/{}/count", cutoff - 1)
+        ),
+        ReadOutput::Count(purged)
+    );
+    let ReadOutput::Rows(purged_hours) = read(&store, &["power"], &format!("hourly/range/0/{}", cutoff - 1))
+    else {
+        panic!()
+    };
+    assert_eq!(purged_hours.len() as u64, hours);
+    let expected_sum = 6.0 * (0..all_hours).map(|h| h as f64).sum::<f64>();
     assert_eq!(
         read(&store, &["power"], "hourly/since/0/sum"),
         ReadOutput::Aggregate(Some(expected_sum))
     );
     assert_eq!(
         read(&store, &["power"], "hourly/since/0/max"),
-        ReadOutput::Aggregate(Some((hours - 1) as f64))
+        ReadOutput::Aggregate(Some((all_hours - 1) as f64))
     );
     let ReadOutput::Rows(newest) = read(&store, &["power"], "hourly/latest") else {
         panic!()
     };
-    assert_eq!(newest[0].timestamp, cutoff - HOUR);
+    assert_eq!(newest[0].timestamp, start + (all_hours as i64 - 1) * HOUR);
+    assert_eq!(newest[0].data["count"], 6);
     for path in ["hourly/since/0/median", "hourly/latest/filter/room/equals/x"] {
         let segs: Vec<String> = path.split('/').map(str::to_owned).collect();
         assert!(
@@ -132,7 +147,20 @@ fn retention_downsamples_old_points_to_hourly_history_then_purges_them() {
     assert_eq!(again[0].1, 0);
     assert_eq!(
         read(&store, &["power"], "hourly/since/0/count"),
-        ReadOutput::Count(purged)
+        ReadOutput::Count(total)
+    );
+    // A late point in an already purged hour adds to that hour's statistics.
+    store
+        .write_numeric(&ds("power"), vec![numeric(start + 60_000, 100.0)])
+        .unwrap()
+        .wait()
+        .unwrap();
+    let ReadOutput::Rows(first) = read(&store, &["power"], "hourly/first/1") else {
+        panic!()
+    };
+    assert_eq!(
+        first[0].data,
+        json!({"count": 7, "sum": 100.0, "min": 0.0, "max": 100.0, "mean": 100.0 / 7.0})
     );
     assert!(matches!(
         read(&store, &["power"], "hourly/since/0/mean"),
