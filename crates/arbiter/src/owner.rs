@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine;
 use rand::RngCore;
@@ -10,25 +10,11 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::ArbiterError;
+
 /// Every owner token starts with this, so a leaked one is easy to recognise in a scan.
 pub const TOKEN_PREFIX: &str = "dbx_owner_";
 const HASH_FILE: &str = "owner-token.sha256";
-
-/// The arbiter crate's error.
-#[derive(Debug, thiserror::Error)]
-pub enum ArbiterError {
-    /// The token hash file could not be read or written.
-    #[error("{context}: {source}")]
-    Io {
-        /// What was being done.
-        context: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The token hash file is damaged.
-    #[error("{0} is damaged (expected 64 hex digits); reset the token with `databox owner-token reset`")]
-    Corrupt(PathBuf),
-}
 
 /// The hash of the owner's token, as the box keeps it.
 pub struct OwnerToken {
