@@ -19,12 +19,18 @@ pub enum ApiError {
     /// Nothing is at this path.
     #[error("{0}")]
     NotFound(String),
-    /// No valid bearer token.
-    #[error("this box needs the owner's bearer token: send `Authorization: Bearer <token>`")]
-    Unauthorized,
+    /// No valid bearer token (401).
+    #[error("{0}; send `Authorization: Bearer <token>` with a valid token of this box")]
+    Unauthenticated(String),
+    /// A valid caller without the grant for this (403).
+    #[error("{0}")]
+    Forbidden(String),
     /// The body is over the limit.
     #[error("the request body is larger than the limit of {0} bytes")]
     TooLarge(usize),
+    /// It exists already.
+    #[error("{0}")]
+    Conflict(String),
     /// The path exists but not with this method.
     #[error("this path does not take the {0} method")]
     MethodNotAllowed(String),
@@ -54,7 +60,9 @@ impl ApiError {
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
         }

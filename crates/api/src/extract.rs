@@ -117,3 +117,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
             .map_err(|r| ApiError::BadRequest(r.body_text()))
     }
 }
+
+/// The last path segment, percent-decoded: the id of a principal, grant or token.
+pub struct LastSegment(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for LastSegment {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let last = parts.uri.path().rsplit('/').next().unwrap_or("");
+        percent_decode_str(last)
+            .decode_utf8()
+            .map(|c| LastSegment(c.into_owned()))
+            .map_err(|_| ApiError::BadRequest("the id is not UTF-8 after decoding".into()))
+    }
+}

@@ -1,10 +1,11 @@
 //! The box's HTTP API (axum): every store operation under `/api/v1/stores/...`, the root Hypercat
 //! catalogue at `/cat`, and the OpenAPI document at `/api/v1/openapi.json`.
 //!
-//! Every route, including unknown paths, sits behind [`auth::require_owner`]; every error is a
-//! JSON body from [`ApiError`].
+//! Every route, including unknown paths, sits behind [`access::authenticate`], and every matched
+//! route behind [`access::authorize`] (the arbiter's one check, audited); every error is a JSON
+//! body from [`ApiError`].
 
-pub mod auth;
+pub mod access;
 mod error;
 pub mod extract;
 pub mod routes;
@@ -16,10 +17,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
-use databox_arbiter::OwnerToken;
+use databox_arbiter::Arbiter;
+use databox_audit::AuditLog;
 use databox_store::Stores;
 pub use error::{ApiError, ErrorBody};
-use routes::{cat, kv, stores, ts};
+use routes::{admin, cat, kv, stores, ts};
 use utoipa::OpenApi;
 
 /// What every handler shares.
@@ -27,19 +29,22 @@ use utoipa::OpenApi;
 pub struct AppState {
     /// The box's stores.
     pub stores: Arc<Stores>,
-    /// The owner's token (hash).
-    pub owner: Arc<OwnerToken>,
+    /// Who may do what.
+    pub arbiter: Arc<Arbiter>,
+    /// The record of every access.
+    pub audit: Arc<AuditLog>,
     closing: tokio::sync::watch::Receiver<bool>,
     closer: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
-    /// The state of a box serving `stores` to `owner`.
-    pub fn new(stores: Arc<Stores>, owner: Arc<OwnerToken>) -> Self {
+    /// The state of a box serving `stores` under `arbiter`, recording to `audit`.
+    pub fn new(stores: Arc<Stores>, arbiter: Arc<Arbiter>, audit: Arc<AuditLog>) -> Self {
         let (closer, closing) = tokio::sync::watch::channel(false);
         AppState {
             stores,
-            owner,
+            arbiter,
+            audit,
             closing,
             closer: Arc::new(closer),
         }
@@ -63,7 +68,7 @@ impl AppState {
 /// The OpenAPI document of this API.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Databox API", description = "The personal data box's HTTP API. Every route needs `Authorization: Bearer <owner token>`."),
+    info(title = "Databox API", description = "The personal data box's HTTP API. Every route needs `Authorization: Bearer <token>`: the owner's, or a principal's token minted by the arbiter, which reaches only what the owner granted."),
     paths(
         cat::root, cat::of_store,
         stores::list, stores::create, stores::show, stores::erase,
@@ -71,6 +76,10 @@ impl AppState {
         stores::put_retention, stores::delete_retention,
         ts::write, ts::write_batch, ts::read, ts::delete, ts::observe,
         kv::put, kv::get, kv::delete, kv::keys, kv::delete_all, kv::length, kv::observe,
+        admin::principals, admin::add_principal, admin::remove_principal,
+        admin::grants, admin::add_grant, admin::revoke_grant,
+        admin::tokens, admin::mint, admin::attenuate, admin::revoke_token, admin::revoke_token_string,
+        admin::audit_query, admin::audit_verify, admin::audit_tail, admin::statement,
     ),
     components(schemas(ErrorBody, ts::Written, stores::StoreSummary, stores::NewStore)),
     modifiers(&BearerAuth),
@@ -143,9 +152,28 @@ pub fn router(state: AppState) -> Router {
             &format!("{S}/kv/{{ds}}/key/{{key}}"),
             get(kv::get).put(kv::put).delete(kv::delete),
         )
+        .route("/api/v1/principals", get(admin::principals))
+        .route(
+            "/api/v1/principals/{id}",
+            axum::routing::put(admin::add_principal).delete(admin::remove_principal),
+        )
+        .route("/api/v1/grants", get(admin::grants).post(admin::add_grant))
+        .route("/api/v1/grants/{id}", axum::routing::delete(admin::revoke_grant))
+        .route("/api/v1/tokens", get(admin::tokens).post(admin::mint))
+        .route("/api/v1/tokens/attenuate", axum::routing::post(admin::attenuate))
+        .route(
+            "/api/v1/tokens/revoke",
+            axum::routing::post(admin::revoke_token_string),
+        )
+        .route("/api/v1/tokens/{id}", axum::routing::delete(admin::revoke_token))
+        .route("/api/v1/audit", get(admin::audit_query))
+        .route("/api/v1/audit/verify", get(admin::audit_verify))
+        .route("/api/v1/audit/tail", get(admin::audit_tail))
+        .route("/api/v1/statement", get(admin::statement))
+        .route_layer(from_fn_with_state(state.clone(), access::authorize))
         .fallback(not_found)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
-        .layer(from_fn_with_state(state.clone(), auth::require_owner))
+        .layer(from_fn_with_state(state.clone(), access::authenticate))
         .with_state(state)
 }

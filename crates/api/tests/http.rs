@@ -9,7 +9,8 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use databox_api::{AppState, router};
-use databox_arbiter::OwnerToken;
+use databox_arbiter::{Arbiter, OwnerToken};
+use databox_audit::AuditLog;
 use databox_store::{MasterKeySource, Stores};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -83,9 +84,10 @@ impl TestBox {
     fn new() -> TestBox {
         let dir = data_dir();
         let stores = Stores::open(dir.path(), &MasterKeySource::KeyFile).expect("open stores");
-        let (owner, token) = OwnerToken::load_or_create(dir.path()).expect("owner token");
+        let (arbiter, token) = Arbiter::open(dir.path()).expect("arbiter");
         let token = token.expect("a new box shows its token once").to_string();
-        let app = router(AppState::new(Arc::new(stores), Arc::new(owner)));
+        let audit = AuditLog::open(&dir.path().join("audit")).expect("audit log");
+        let app = router(AppState::new(Arc::new(stores), Arc::new(arbiter), audit));
         TestBox {
             app,
             token,

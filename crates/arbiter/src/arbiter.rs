@@ -212,9 +212,7 @@ impl Arbiter {
     /// nobody (401).
     pub fn authenticate(&self, token: Option<&str>) -> Result<Caller, Denial> {
         let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) else {
-            return Err(Denial::unauthenticated(
-                "this box needs a bearer token: send `Authorization: Bearer <token>`",
-            ));
+            return Err(Denial::unauthenticated("this box needs a bearer token"));
         };
         if token.starts_with(TOKEN_PREFIX) {
             return if self.owner.verify(token) {
@@ -289,7 +287,11 @@ impl Arbiter {
             }
         };
         result.map_err(|f| match f {
-            CheckFailure::Expired => Denial::unauthenticated("this token has expired"),
+            CheckFailure::Expired => Denial {
+                status: 401,
+                reason: "this token has expired".into(),
+                principal: Some(caller.principal.clone()),
+            },
             CheckFailure::BeyondAttenuation(why) => Denial::forbidden(&caller.principal, why),
         })
     }

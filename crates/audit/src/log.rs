@@ -196,6 +196,18 @@ impl AuditLog {
         }))
     }
 
+    /// A log that keeps nothing: only for measuring what logging costs (`databox bench`).
+    pub fn discarding() -> Arc<AuditLog> {
+        let (tail, _) = broadcast::channel(1);
+        Arc::new(AuditLog {
+            dir: PathBuf::new(),
+            tx: Mutex::new(None),
+            thread: Mutex::new(None),
+            tail,
+            verifying_key: SigningKey::from_bytes(&[0u8; 32]).verifying_key(),
+        })
+    }
+
     fn send(&self, msg: Msg) {
         if let Some(tx) = self.tx.lock().expect("audit lock").as_ref() {
             let _ = tx.send(msg);
@@ -228,17 +240,29 @@ impl AuditLog {
 
     /// Waits until everything recorded so far is on disk.
     pub fn sync(&self) {
+        if self.tx.lock().expect("audit lock").is_none() {
+            return;
+        }
         let (ack, done) = mpsc::channel();
         self.send(Msg::Sync(ack));
         let _ = done.recv_timeout(Duration::from_secs(10));
     }
 
-    /// Records matching `q`, oldest first, at most `q.limit` (the newest ones).
+    /// Records matching `q`, oldest first, at most `q.limit` (the newest ones; default 1,000, at
+    /// most 100,000).
     pub fn query(&self, q: &Query) -> Result<Vec<Record>, AuditError> {
+        self.scan(q, q.limit.unwrap_or(1000).clamp(1, 100_000))
+    }
+
+    /// Every record matching `q`, oldest first (for the statement).
+    pub fn query_all(&self, q: &Query) -> Result<Vec<Record>, AuditError> {
+        self.scan(q, usize::MAX)
+    }
+
+    fn scan(&self, q: &Query, limit: usize) -> Result<Vec<Record>, AuditError> {
         self.sync();
         let path = self.dir.join(LOG_FILE);
         let file = File::open(&path).map_err(|e| AuditError::io(format!("reading {}", path.display()), e))?;
-        let limit = q.limit.unwrap_or(1000).clamp(1, 100_000);
         let mut out = std::collections::VecDeque::with_capacity(limit.min(4096));
         for line in BufReader::new(file).lines() {
             let line = line.map_err(|e| AuditError::io("reading the audit log", e))?;

@@ -241,17 +241,18 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     raw_scan.sort();
 
     // HTTP phases against the real router on loopback.
-    let (token_dir, token) = {
-        let d = tempfile::tempdir()?;
-        let (_, t) = databox_arbiter::OwnerToken::load_or_create(d.path())?;
-        (d, t.context("new token")?)
-    };
-    let (owner, _) = databox_arbiter::OwnerToken::load_or_create(token_dir.path())?;
+    let arbiter_dir = tempfile::tempdir()?;
+    let (arbiter, token) = databox_arbiter::Arbiter::open(arbiter_dir.path())?;
+    let token = token.context("new owner token")?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let http = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let state = AppState::new(stores.clone(), Arc::new(owner));
+        let state = AppState::new(
+            stores.clone(),
+            Arc::new(arbiter),
+            databox_audit::AuditLog::discarding(),
+        );
         tokio::spawn(async move { axum::serve(listener, databox_api::router(state)).await });
         let base = format!("http://{addr}/api/v1/stores/bench/ts");
         let client = reqwest::Client::builder()

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use databox_api::AppState;
-use databox_arbiter::OwnerToken;
+use databox_arbiter::Arbiter;
+use databox_audit::AuditLog;
 use databox_store::{MasterKeySource, Stores};
 
 /// Options of `databox serve`.
@@ -63,7 +64,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         Stores::open(&args.data_dir, &source)
             .with_context(|| format!("opening the box in {}", args.data_dir.display()))?,
     );
-    let (owner, new_token) = OwnerToken::load_or_create(&args.data_dir)?;
+    let (arbiter, new_token) = Arbiter::open(&args.data_dir).context("opening the arbiter")?;
+    let audit = AuditLog::open(&args.data_dir.join("audit")).context("opening the audit log")?;
     if args.demo {
         crate::demo::seed(&stores).context("creating the demo data")?;
     }
@@ -101,7 +103,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 }
             }
         });
-        let state = AppState::new(stores.clone(), Arc::new(owner));
+        let state = AppState::new(stores.clone(), Arc::new(arbiter), audit.clone());
         let closer = state.clone();
         axum::serve(listener, databox_api::router(state))
             .with_graceful_shutdown(async move {
@@ -110,7 +112,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             })
             .await
             .context("serving the API")?;
-        tokio::task::spawn_blocking(move || stores.close()).await?;
+        tokio::task::spawn_blocking(move || {
+            stores.close();
+            audit.close();
+        })
+        .await?;
         println!("Databox stopped cleanly.");
         anyhow::Ok(())
     })

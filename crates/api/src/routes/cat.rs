@@ -1,8 +1,9 @@
 //! Hypercat catalogues: the root `/cat` linking every store, and each store's own.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
+use axum::{Extension, Json};
+use databox_arbiter::Caller;
 use databox_store::catalogue::{self, Search};
 use serde_json::Value;
 
@@ -37,18 +38,26 @@ fn store_url(origin: &str, id: &str) -> String {
     responses((status = 200, description = "application/vnd.hypercat.catalogue+json", body = Object)))]
 pub async fn root(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Params(search): Params<Search>,
 ) -> Json<Value> {
     let origin = origin(&headers);
     let mut items = Vec::new();
-    for s in state.stores.list() {
+    // A principal sees only the stores and datasources it holds grants for.
+    for s in state
+        .stores
+        .list()
+        .into_iter()
+        .filter(|s| state.arbiter.can_see(&caller, s.id(), None))
+    {
         let url = store_url(&origin, s.id().as_str());
         items.push(catalogue::store_item(&url, s.id().as_str(), s.description()));
         if !search.is_empty() {
             items.extend(
                 s.datasources()
                     .iter()
+                    .filter(|d| visible(&state, &caller, &s, d))
                     .map(|d| catalogue::datasource_item(&url, s.id().as_str(), d)),
             );
         }
@@ -63,15 +72,21 @@ pub async fn root(
     responses((status = 200, body = Object), (status = 404, body = crate::ErrorBody)))]
 pub async fn of_store(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     segs: Segments,
     headers: HeaderMap,
     Params(search): Params<Search>,
 ) -> Result<Json<Value>, ApiError> {
     let s = store(&state, &segs)?;
+    if !state.arbiter.can_see(&caller, s.id(), None) {
+        // The same answer as for a store that does not exist: no grant, no knowledge.
+        return Err(databox_store::StoreError::UnknownStore(s.id().to_string()).into());
+    }
     let url = store_url(&origin(&headers), s.id().as_str());
     let items = s
         .datasources()
         .iter()
+        .filter(|d| visible(&state, &caller, &s, d))
         .map(|d| catalogue::datasource_item(&url, s.id().as_str(), d))
         .filter(|i| search.matches(i))
         .collect();
@@ -81,4 +96,14 @@ pub async fn of_store(
         s.description().to_owned()
     };
     Ok(Json(catalogue::catalogue(&description, items)))
+}
+
+fn visible(
+    state: &AppState,
+    caller: &Caller,
+    store: &databox_store::Store,
+    ds: &databox_store::Datasource,
+) -> bool {
+    databox_store::DatasourceId::new(ds.id.clone())
+        .is_ok_and(|id| state.arbiter.can_see(caller, store.id(), Some(&id)))
 }

@@ -2,16 +2,17 @@
 
 use std::convert::Infallible;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use databox_store::{KvKey, KvValue, WriteAck};
 use futures::Stream;
 use serde_json::{Value, json};
 
 use super::{blocking, store};
+use crate::access::Served;
 use crate::extract::{Body, NoQuery, Params, Segments};
 use crate::{ApiError, AppState};
 
@@ -31,7 +32,7 @@ pub async fn put(
     _: Params<NoQuery>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<(Extension<Served>, Json<Value>), ApiError> {
     let store = store(&state, &segs)?;
     let name = segs.datasource(2)?;
     let key = key(&segs)?;
@@ -45,7 +46,10 @@ pub async fn put(
     let value = KvValue::new(content_type, body.0.to_vec())?;
     let value_type = value.value_type;
     store.kv_put(&name, key.clone(), value)?.await?;
-    Ok(Json(json!({ "stored": key.as_str(), "type": value_type })))
+    Ok((
+        Extension(Served(1)),
+        Json(json!({ "stored": key.as_str(), "type": value_type })),
+    ))
 }
 
 /// Read a value, with the `Content-Type` it was stored with.
@@ -61,7 +65,12 @@ pub async fn get(
     let name = segs.datasource(2)?;
     let key = key(&segs)?;
     let v = blocking(move || store.kv_get(&name, &key)).await?;
-    Ok(([(header::CONTENT_TYPE, v.content_type)], v.bytes).into_response())
+    Ok((
+        Extension(Served(1)),
+        [(header::CONTENT_TYPE, v.content_type)],
+        v.bytes,
+    )
+        .into_response())
 }
 
 /// Delete one key.
@@ -72,15 +81,15 @@ pub async fn delete(
     State(state): State<AppState>,
     segs: Segments,
     _: Params<NoQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<(Extension<Served>, Json<Value>), ApiError> {
     let store = store(&state, &segs)?;
     let ack = store.kv_delete(&segs.datasource(2)?, Some(key(&segs)?))?.await?;
     deleted(ack)
 }
 
-fn deleted(ack: WriteAck) -> Result<Json<Value>, ApiError> {
+fn deleted(ack: WriteAck) -> Result<(Extension<Served>, Json<Value>), ApiError> {
     match ack {
-        WriteAck::Deleted(n) => Ok(Json(json!({ "deleted": n }))),
+        WriteAck::Deleted(n) => Ok((Extension(Served(n)), Json(json!({ "deleted": n })))),
         _ => Err(ApiError::Internal(
             "unexpected acknowledgement of a delete".into(),
         )),
@@ -95,10 +104,11 @@ pub async fn keys(
     State(state): State<AppState>,
     segs: Segments,
     _: Params<NoQuery>,
-) -> Result<Json<Vec<String>>, ApiError> {
+) -> Result<(Extension<Served>, Json<Vec<String>>), ApiError> {
     let store = store(&state, &segs)?;
     let name = segs.datasource(2)?;
-    Ok(Json(blocking(move || store.kv_keys(&name)).await?))
+    let keys = blocking(move || store.kv_keys(&name)).await?;
+    Ok((Extension(Served(keys.len() as u64)), Json(keys)))
 }
 
 /// Delete every key of the datasource.
@@ -109,7 +119,7 @@ pub async fn delete_all(
     State(state): State<AppState>,
     segs: Segments,
     _: Params<NoQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<(Extension<Served>, Json<Value>), ApiError> {
     let store = store(&state, &segs)?;
     deleted(store.kv_delete(&segs.datasource(2)?, None)?.await?)
 }
@@ -122,11 +132,11 @@ pub async fn length(
     State(state): State<AppState>,
     segs: Segments,
     _: Params<NoQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<(Extension<Served>, Json<Value>), ApiError> {
     let store = store(&state, &segs)?;
     let name = segs.datasource(2)?;
     let n = blocking(move || store.kv_count(&name)).await?;
-    Ok(Json(json!({ "result": n })))
+    Ok((Extension(Served(1)), Json(json!({ "result": n }))))
 }
 
 /// Observe a key-value datasource: an SSE stream of puts and deletes.
@@ -141,5 +151,5 @@ pub async fn observe(
     let store = store(&state, &segs)?;
     let name = segs.datasource(2)?;
     store.datasource(&name)?;
-    Ok(super::ts::event_stream(&state, &store, name))
+    Ok(super::ts::event_stream(&state, &store, name, None))
 }

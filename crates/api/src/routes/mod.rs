@@ -1,5 +1,6 @@
 //! The handlers, one module per resource.
 
+pub mod admin;
 pub mod cat;
 pub mod kv;
 pub mod stores;

@@ -3,9 +3,10 @@
 
 use std::convert::Infallible;
 
-use axum::Json;
 use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::{Extension, Json};
+use databox_arbiter::Access;
 use databox_store::query::{parse_delete, parse_read};
 use databox_store::{BlobPoint, DatasourceKind, NumericPoint, WriteAck};
 use futures::Stream;
@@ -16,6 +17,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::{blocking, store};
+use crate::access::Served;
 use crate::extract::{Body, NoQuery, Params, Segments};
 use crate::{ApiError, AppState};
 
@@ -40,16 +42,16 @@ pub struct WriteParams {
     pub timestamp: Option<i64>,
 }
 
-fn written(ack: WriteAck) -> Json<Written> {
+fn written(ack: WriteAck) -> Result<(Extension<Served>, Json<Written>), ApiError> {
     match ack {
-        WriteAck::Written { count, timestamps } => Json(Written {
-            written: count,
-            timestamp: (count == 1).then(|| timestamps[0]),
-        }),
-        _ => Json(Written {
-            written: 0,
-            timestamp: None,
-        }),
+        WriteAck::Written { count, timestamps } => Ok((
+            Extension(Served(count)),
+            Json(Written {
+                written: count,
+                timestamp: (count == 1).then(|| timestamps[0]),
+            }),
+        )),
+        _ => Err(ApiError::Internal("unexpected acknowledgement of a write".into())),
     }
 }
 
@@ -79,7 +81,7 @@ pub async fn write(
     segs: Segments,
     Params(params): Params<WriteParams>,
     body: Body,
-) -> Result<Json<Written>, ApiError> {
+) -> Result<(Extension<Served>, Json<Written>), ApiError> {
     let store = store(&state, &segs)?;
     let name = segs.datasource(2)?;
     let kind = store.datasource(&name)?.meta.kind;
@@ -116,7 +118,7 @@ pub async fn write(
             )));
         }
     };
-    Ok(written(ticket.await?))
+    written(ticket.await?)
 }
 
 /// Write a batch in the read format: `[{"timestamp": ms, "data": {...}}, ...]`.
@@ -132,7 +134,7 @@ pub async fn write_batch(
     segs: Segments,
     _: Params<NoQuery>,
     body: Body,
-) -> Result<Json<Written>, ApiError> {
+) -> Result<(Extension<Served>, Json<Written>), ApiError> {
     let store = store(&state, &segs)?;
     let name = segs.datasource(2)?;
     let kind = store.datasource(&name)?.meta.kind;
@@ -157,7 +159,7 @@ pub async fn write_batch(
             return Err(ApiError::BadRequest(format!("{name} is a key-value datasource")));
         }
     };
-    Ok(written(ticket.await?))
+    written(ticket.await?)
 }
 
 /// Read one or more series (comma-separated: a join merged by time).
@@ -175,12 +177,19 @@ pub async fn read(
     State(state): State<AppState>,
     segs: Segments,
     _: Params<NoQuery>,
-) -> Result<Json<Value>, ApiError> {
+    access: Option<Extension<Access>>,
+) -> Result<(Extension<Served>, Json<Value>), ApiError> {
     let store = store(&state, &segs)?;
     let names = segs.datasources(2)?;
-    let query = parse_read(segs.rest(3))?;
+    let mut query = parse_read(segs.rest(3))?;
+    // A grant's time window narrows every read of its holder.
+    query.window = access.and_then(|a| a.0.window);
     let out = blocking(move || store.read(&names, &query)).await?;
-    Ok(Json(out.to_json()))
+    let served = match &out {
+        databox_store::ReadOutput::Rows(rows) => rows.len() as u64,
+        _ => 1,
+    };
+    Ok((Extension(Served(served)), Json(out.to_json())))
 }
 
 /// Delete points of one or more series by time: `since/T` or `range/T1/T2`.
@@ -191,12 +200,12 @@ pub async fn delete(
     State(state): State<AppState>,
     segs: Segments,
     _: Params<NoQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<(Extension<Served>, Json<Value>), ApiError> {
     let store = store(&state, &segs)?;
     let names = segs.datasources(2)?;
     let query = parse_delete(segs.rest(3))?;
     match store.delete(&names, query)?.await? {
-        WriteAck::Deleted(n) => Ok(Json(serde_json::json!({ "deleted": n }))),
+        WriteAck::Deleted(n) => Ok((Extension(Served(n)), Json(serde_json::json!({ "deleted": n })))),
         _ => Err(ApiError::Internal(
             "unexpected acknowledgement of a delete".into(),
         )),
@@ -212,21 +221,33 @@ pub async fn observe(
     State(state): State<AppState>,
     segs: Segments,
     _: Params<NoQuery>,
+    access: Option<Extension<Access>>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let store = store(&state, &segs)?;
     let name = segs.datasource(2)?;
     store.datasource(&name)?;
-    Ok(event_stream(&state, &store, name))
+    Ok(event_stream(
+        &state,
+        &store,
+        name,
+        access.and_then(|a| a.0.window),
+    ))
 }
 
 /// The SSE stream of one datasource's committed writes (shared by series and key-value).
+/// With a `window` (from the caller's grant), points timed outside it are not shown.
 pub(crate) fn event_stream(
     state: &AppState,
     store: &databox_store::Store,
     name: databox_store::DatasourceId,
+    window: Option<(i64, i64)>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>> + use<>> {
+    let visible = move |ev: &databox_store::Event| match (ev, window) {
+        (databox_store::Event::Point { timestamp, .. }, Some((lo, hi))) => (lo..=hi).contains(timestamp),
+        _ => true,
+    };
     let stream = BroadcastStream::new(store.subscribe()).filter_map(move |item| match item {
-        Ok(ev) if ev.datasource() == name.as_str() => Some(Ok(SseEvent::default()
+        Ok(ev) if ev.datasource() == name.as_str() && visible(&ev) => Some(Ok(SseEvent::default()
             .event("data")
             .json_data(&*ev)
             .unwrap_or_default())),

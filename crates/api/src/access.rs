@@ -1,0 +1,336 @@
+//! Access control for every route, in two layers and one table.
+//!
+//! - [`authenticate`] runs before routing: no valid token, no answer (401), even for unknown paths.
+//! - [`authorize`] runs on each matched route: it looks the route up in [`ROUTES`] to learn what
+//!   the route needs (the owner, any caller, or a data operation), asks the arbiter's one check,
+//!   and records the outcome in the audit log: refusals, reads with their row counts, writes
+//!   folded per second, observes.
+
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use databox_arbiter::{Access, Caller, DataRequest, Denial, Operation};
+use databox_audit::{Event, Outcome};
+use databox_store::query::parse_read;
+
+use crate::extract::Segments;
+use crate::{ApiError, AppState};
+
+/// What a route needs from its caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// Only the owner.
+    Owner,
+    /// Any authenticated caller (what it sees is filtered by its grants).
+    Caller,
+    /// A data operation on the datasources named in the path (writes to actuators need
+    /// `actuate`).
+    Data(Operation),
+}
+
+/// Every route that is not the owner's alone, with what it needs. Routes not listed here are the
+/// owner's: a new route is closed to principals until it is added.
+pub const ROUTES: &[(Method, &str, Need)] = &[
+    (Method::GET, "/cat", Need::Caller),
+    (Method::GET, "/api/v1/openapi.json", Need::Caller),
+    (Method::GET, "/api/v1/stores/{store}/cat", Need::Caller),
+    (Method::POST, "/api/v1/tokens/attenuate", Need::Caller),
+    (
+        Method::POST,
+        "/api/v1/stores/{store}/ts/{ds}",
+        Need::Data(Operation::Write),
+    ),
+    (
+        Method::POST,
+        "/api/v1/stores/{store}/ts/{ds}/batch",
+        Need::Data(Operation::Write),
+    ),
+    (
+        Method::GET,
+        "/api/v1/stores/{store}/ts/{ds}/{*query}",
+        Need::Data(Operation::Read),
+    ),
+    (
+        Method::DELETE,
+        "/api/v1/stores/{store}/ts/{ds}/{*query}",
+        Need::Data(Operation::Write),
+    ),
+    (
+        Method::GET,
+        "/api/v1/stores/{store}/ts/{ds}/observe",
+        Need::Data(Operation::Observe),
+    ),
+    (
+        Method::GET,
+        "/api/v1/stores/{store}/kv/{ds}/keys",
+        Need::Data(Operation::Read),
+    ),
+    (
+        Method::DELETE,
+        "/api/v1/stores/{store}/kv/{ds}/keys",
+        Need::Data(Operation::Write),
+    ),
+    (
+        Method::GET,
+        "/api/v1/stores/{store}/kv/{ds}/length",
+        Need::Data(Operation::Read),
+    ),
+    (
+        Method::GET,
+        "/api/v1/stores/{store}/kv/{ds}/observe",
+        Need::Data(Operation::Observe),
+    ),
+    (
+        Method::GET,
+        "/api/v1/stores/{store}/kv/{ds}/key/{key}",
+        Need::Data(Operation::Read),
+    ),
+    (
+        Method::PUT,
+        "/api/v1/stores/{store}/kv/{ds}/key/{key}",
+        Need::Data(Operation::Write),
+    ),
+    (
+        Method::DELETE,
+        "/api/v1/stores/{store}/kv/{ds}/key/{key}",
+        Need::Data(Operation::Write),
+    ),
+];
+
+/// What a route needs, from the table.
+pub fn need(method: &Method, path: &str) -> Need {
+    ROUTES
+        .iter()
+        .find(|(m, p, _)| m == method && *p == path)
+        .map(|(_, _, n)| *n)
+        .unwrap_or(Need::Owner)
+}
+
+/// The token the caller presented, kept for the per-request checks.
+#[derive(Clone)]
+pub struct Presented(pub Arc<str>);
+
+/// Set by data handlers on their response: how many rows they returned or points they wrote.
+#[derive(Clone, Copy, Debug)]
+pub struct Served(pub u64);
+
+fn bearer(request: &Request) -> Option<&str> {
+    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+}
+
+fn denied(
+    state: &AppState,
+    d: Denial,
+    operation: &str,
+    store: Option<String>,
+    datasource: Option<String>,
+) -> Response {
+    state.audit.record(Event {
+        kind: Some(databox_audit::Kind::Access),
+        principal: d.principal.clone().unwrap_or_else(|| "unknown".into()),
+        operation: operation.to_owned(),
+        store,
+        datasource,
+        detail: Some(d.reason.clone()),
+        count: None,
+        outcome: Some(Outcome::Refused),
+    });
+    if d.status == 401 {
+        ApiError::Unauthenticated(d.reason)
+    } else {
+        ApiError::Forbidden(d.reason)
+    }
+    .into_response()
+}
+
+/// Authenticates every request before routing.
+pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let token = bearer(&request).map(str::to_owned);
+    match state.arbiter.authenticate(token.as_deref()) {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            request
+                .extensions_mut()
+                .insert(Presented(Arc::from(token.unwrap_or_default())));
+            next.run(request).await
+        }
+        Err(d) => denied(&state, d, "authenticate", None, None),
+    }
+}
+
+/// Authorizes a matched route with the arbiter's one check, and audits it.
+pub async fn authorize(
+    State(state): State<AppState>,
+    matched: MatchedPath,
+    request: Request,
+    next: Next,
+) -> Response {
+    let caller = request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .expect("authenticate runs first");
+    let token = request
+        .extensions()
+        .get::<Presented>()
+        .cloned()
+        .expect("authenticate runs first");
+    let need = need(request.method(), matched.as_str());
+    match need {
+        Need::Owner => {
+            if !caller.is_owner() {
+                let d = Denial {
+                    status: 403,
+                    reason: "only the owner may do this".into(),
+                    principal: Some(caller.id().to_owned()),
+                };
+                return denied(&state, d, "admin", None, None);
+            }
+            next.run(request).await
+        }
+        Need::Caller => match state.arbiter.authorize_general(&caller, &token.0, "read") {
+            Ok(()) => next.run(request).await,
+            Err(d) => denied(&state, d, "read", None, None),
+        },
+        Need::Data(op) => {
+            let (mut parts, body) = request.into_parts();
+            let segs = match <Segments as axum::extract::FromRequestParts<AppState>>::from_request_parts(
+                &mut parts, &state,
+            )
+            .await
+            {
+                Ok(s) => s,
+                Err(e) => return e.into_response(),
+            };
+            let request = Request::from_parts(parts, body);
+            data(state, caller, token, op, segs, request, next).await
+        }
+    }
+}
+
+async fn data(
+    state: AppState,
+    caller: Caller,
+    token: Presented,
+    op: Operation,
+    segs: Segments,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let (store, datasources) = match (segs.store(), segs.datasources(2)) {
+        (Ok(s), Ok(d)) => (s, d),
+        (Err(e), _) | (_, Err(e)) => return e.into_response(),
+    };
+    let ds_text = datasources
+        .iter()
+        .map(|d| d.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    // A write to an actuator is an actuation.
+    let op = if op == Operation::Write
+        && state.stores.get(&store).ok().is_some_and(|s| {
+            datasources
+                .iter()
+                .any(|d| s.datasource(d).is_ok_and(|d| d.meta.actuator))
+        }) {
+        Operation::Actuate
+    } else {
+        op
+    };
+    let is_series_read = op == Operation::Read && segs.0.get(1).map(String::as_str) == Some("ts");
+    let read = if is_series_read {
+        match parse_read(segs.rest(3)) {
+            Ok(q) => Some(q),
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    } else {
+        None
+    };
+    let req = DataRequest {
+        operation: op,
+        store: &store,
+        datasources: &datasources,
+        read: read.as_ref(),
+    };
+    let access = match state.arbiter.authorize(&caller, &token.0, &req) {
+        Ok(a) => a,
+        Err(d) => return denied(&state, d, op.as_str(), Some(store.to_string()), Some(ds_text)),
+    };
+    request.extensions_mut().insert(access);
+    let detail = read
+        .as_ref()
+        .map(describe_read)
+        .or_else(|| (op == Operation::Observe).then(|| "stream".into()));
+    let response = next.run(request).await;
+    let outcome = if response.status().is_success() {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    };
+    let served = response.extensions().get::<Served>().map(|s| s.0);
+    match op {
+        Operation::Write | Operation::Actuate if request_is_write(&segs) => {
+            state.audit.record_write(
+                caller.id(),
+                store.as_str(),
+                &ds_text,
+                served.unwrap_or(0),
+                outcome,
+            );
+        }
+        _ => state.audit.record(Event {
+            kind: Some(databox_audit::Kind::Access),
+            principal: caller.id().to_owned(),
+            operation: op.as_str().to_owned(),
+            store: Some(store.to_string()),
+            datasource: Some(ds_text),
+            detail: detail.or_else(|| segs.0.get(3).cloned().filter(|s| s == "keys" || s == "length")),
+            count: served,
+            outcome: Some(outcome),
+        }),
+    }
+    response
+}
+
+/// Writes of points are folded per second; deletes and key-value changes are recorded one by one.
+fn request_is_write(segs: &Segments) -> bool {
+    segs.0.get(1).map(String::as_str) == Some("ts")
+        && segs.0.len() <= 4
+        && segs.0.get(3).is_none_or(|s| s == "batch")
+}
+
+/// The form of a read without filter values: what was asked, never data.
+pub fn describe_read(q: &databox_store::ReadQuery) -> String {
+    use databox_store::query::Form;
+    let mut s = String::new();
+    if q.hourly {
+        s.push_str("hourly/");
+    }
+    s.push_str(&match q.form {
+        Form::Latest => "latest".into(),
+        Form::Earliest => "earliest".into(),
+        Form::Last(n) => format!("last/{n}"),
+        Form::First(n) => format!("first/{n}"),
+        Form::Since(t) => format!("since/{t}"),
+        Form::Range(a, b) => format!("range/{a}/{b}"),
+        Form::Length => "length".into(),
+    });
+    for f in &q.filters {
+        s.push_str(&format!("/filter/{}", f.tag));
+    }
+    if let Some(a) = q.aggregate {
+        s.push('/');
+        s.push_str(a.name());
+    }
+    s
+}
+
+/// The access the authorize layer granted (the owner's when none was recorded).
+pub fn access_of(request_access: Option<&Access>) -> Access {
+    request_access.cloned().unwrap_or(Access { window: None })
+}
