@@ -228,13 +228,18 @@ impl Arbiter {
             .iter()
             .any(|id| state.revoked.contains(id))
         {
-            return Err(Denial::unauthenticated("this token was revoked"));
+            return Err(Denial {
+                status: 401,
+                reason: "this token was revoked".into(),
+                principal: Some(verified.principal.clone()),
+            });
         }
         if !state.principals.contains_key(&verified.principal) {
-            return Err(Denial::unauthenticated(format!(
-                "principal {:?} no longer exists",
-                verified.principal
-            )));
+            return Err(Denial {
+                status: 401,
+                reason: format!("principal {:?} no longer exists", verified.principal),
+                principal: Some(verified.principal.clone()),
+            });
         }
         Ok(Caller::Principal(verified))
     }

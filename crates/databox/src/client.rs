@@ -279,7 +279,8 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~')
     .remove(b',');
 
-fn seg(s: &str) -> String {
+/// Percent-encodes one path segment.
+pub fn seg(s: &str) -> String {
     utf8_percent_encode(s, SEGMENT).to_string()
 }
 
@@ -292,19 +293,22 @@ fn path_of(query: &str) -> String {
         .join("/")
 }
 
-struct Client {
+/// An HTTP client of the box with the owner's token.
+pub struct Client {
     http: reqwest::Client,
     conn: Conn,
 }
 
-enum Payload {
+/// A request body.
+pub enum Payload {
     None,
     Json(Value),
     Bytes(Vec<u8>, &'static str),
 }
 
 impl Client {
-    fn new(conn: Conn) -> anyhow::Result<Self> {
+    /// A client of the box `conn` names.
+    pub fn new(conn: Conn) -> anyhow::Result<Self> {
         if conn.token.as_deref().unwrap_or("").is_empty() {
             bail!("no owner token: set DATABOX_TOKEN (the box prints it on first start) or pass --token");
         }
@@ -314,7 +318,8 @@ impl Client {
         })
     }
 
-    async fn send(&self, method: Method, path: &str, body: Payload) -> anyhow::Result<reqwest::Response> {
+    /// Sends a request; a refusal becomes an error with the box's reason.
+    pub async fn send(&self, method: Method, path: &str, body: Payload) -> anyhow::Result<reqwest::Response> {
         let url = format!("{}{}", self.conn.url.trim_end_matches('/'), path);
         let mut req = self
             .http
@@ -341,12 +346,14 @@ impl Client {
         Ok(resp)
     }
 
-    async fn json(&self, method: Method, path: &str, body: Payload) -> anyhow::Result<Value> {
+    /// Sends a request and parses the JSON answer.
+    pub async fn json(&self, method: Method, path: &str, body: Payload) -> anyhow::Result<Value> {
         Ok(self.send(method, path, body).await?.json().await?)
     }
 }
 
-fn print_json(v: &Value) {
+/// Prints JSON for people and scripts.
+pub fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).expect("json prints"));
 }
 
@@ -623,7 +630,7 @@ async fn run_async(action: Action) -> anyhow::Result<()> {
                 datasource,
             } => {
                 let path = format!("/api/v1/stores/{}/ts/{}/observe", seg(&store), seg(&datasource));
-                observe(Client::new(conn)?, &path).await?;
+                stream_lines(Client::new(conn)?, &path).await?;
             }
         },
         Action::Kv(cmd) => match cmd {
@@ -737,8 +744,8 @@ async fn run_async(action: Action) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints each `data:` line of the SSE stream as one JSON line.
-async fn observe(client: Client, path: &str) -> anyhow::Result<()> {
+/// Prints each `data:` line of an SSE stream as one JSON line.
+pub async fn stream_lines(client: Client, path: &str) -> anyhow::Result<()> {
     let resp = client.send(Method::GET, path, Payload::None).await?;
     let mut stream = resp.bytes_stream();
     let mut buf = Vec::new();

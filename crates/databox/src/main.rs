@@ -1,6 +1,7 @@
 //! `databox`: runs the box (`databox serve`) and administers it from the command line. The
 //! binary is thin glue: the work is done by the store, arbiter and api crates.
 
+mod access;
 mod bench;
 mod client;
 mod demo;
@@ -36,6 +37,39 @@ enum Command {
     Kv(client::KvCmd),
     /// Show the Hypercat catalogue (the root one, or a store's), with optional simple search.
     Cat(client::CatArgs),
+    /// Principals: the apps, drivers and external clients the owner lets near the data.
+    Principals(access::PrincipalsArgs),
+    /// Give a principal a grant: an operation on a datasource (or a whole store), with limits.
+    Grant(access::GrantArgs),
+    /// List grants.
+    Grants {
+        #[command(flatten)]
+        conn: client::Conn,
+        /// Only this principal's.
+        #[arg(long)]
+        principal: Option<String>,
+    },
+    /// Take a grant back (by its id, g-...): it stops working at once.
+    Revoke {
+        #[command(flatten)]
+        conn: client::Conn,
+        /// The grant's id.
+        grant: String,
+    },
+    /// Tokens for principals: mint, attenuate, revoke, list.
+    #[command(subcommand)]
+    Token(access::TokenCmd),
+    /// The audit log: verify, query, tail.
+    #[command(subcommand)]
+    Audit(access::AuditCmd),
+    /// The monthly statement: who used what, in plain language.
+    Statement {
+        #[command(flatten)]
+        conn: client::Conn,
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+    },
     /// The owner's token.
     #[command(subcommand)]
     OwnerToken(OwnerTokenCmd),
@@ -53,8 +87,18 @@ enum OwnerTokenCmd {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line a person can act on, with its causes; no backtrace.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Store(c) => client::run(client::Action::Store(c)),
@@ -62,6 +106,13 @@ fn main() -> anyhow::Result<()> {
         Command::Ts(c) => client::run(client::Action::Ts(c)),
         Command::Kv(c) => client::run(client::Action::Kv(c)),
         Command::Cat(c) => client::run(client::Action::Cat(c)),
+        Command::Principals(a) => access::run(access::Action::Principals(a)),
+        Command::Grant(a) => access::run(access::Action::Grant(a)),
+        Command::Grants { conn, principal } => access::run(access::Action::Grants { conn, principal }),
+        Command::Revoke { conn, grant } => access::run(access::Action::Revoke { conn, grant }),
+        Command::Token(c) => access::run(access::Action::Token(c)),
+        Command::Audit(c) => access::run(access::Action::Audit(c)),
+        Command::Statement { conn, month } => access::run(access::Action::Statement { conn, month }),
         Command::OwnerToken(OwnerTokenCmd::Reset { data_dir }) => {
             let (_, token) = databox_arbiter::OwnerToken::reset(&data_dir)?;
             println!("New owner token (the old one no longer works; restart a running box to use it):");
@@ -69,5 +120,14 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }
