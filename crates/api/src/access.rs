@@ -6,8 +6,6 @@
 //!   and records the outcome in the audit log: refusals, reads with their row counts, writes
 //!   folded per second, observes.
 
-use std::sync::Arc;
-
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
@@ -109,10 +107,6 @@ pub fn need(method: &Method, path: &str) -> Need {
         .unwrap_or(Need::Owner)
 }
 
-/// The token the caller presented, kept for the per-request checks.
-#[derive(Clone)]
-pub struct Presented(pub Arc<str>);
-
 /// Set by data handlers on their response: how many rows they returned or points they wrote.
 #[derive(Clone, Copy, Debug)]
 pub struct Served(pub u64);
@@ -150,13 +144,9 @@ fn denied(
 
 /// Authenticates every request before routing.
 pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let token = bearer(&request).map(str::to_owned);
-    match state.arbiter.authenticate(token.as_deref()) {
+    match state.arbiter.authenticate(bearer(&request)) {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
-            request
-                .extensions_mut()
-                .insert(Presented(Arc::from(token.unwrap_or_default())));
             next.run(request).await
         }
         Err(d) => denied(&state, d, "authenticate", None, None),
@@ -175,11 +165,6 @@ pub async fn authorize(
         .get::<Caller>()
         .cloned()
         .expect("authenticate runs first");
-    let token = request
-        .extensions()
-        .get::<Presented>()
-        .cloned()
-        .expect("authenticate runs first");
     let need = need(request.method(), matched.as_str());
     match need {
         Need::Owner => {
@@ -193,7 +178,7 @@ pub async fn authorize(
             }
             next.run(request).await
         }
-        Need::Caller => match state.arbiter.authorize_general(&caller, &token.0, "read") {
+        Need::Caller => match state.arbiter.authorize_general(&caller, "read") {
             Ok(()) => next.run(request).await,
             Err(d) => denied(&state, d, "read", None, None),
         },
@@ -208,7 +193,7 @@ pub async fn authorize(
                 Err(e) => return e.into_response(),
             };
             let request = Request::from_parts(parts, body);
-            data(state, caller, token, op, segs, request, next).await
+            data(state, caller, op, segs, request, next).await
         }
     }
 }
@@ -216,7 +201,6 @@ pub async fn authorize(
 async fn data(
     state: AppState,
     caller: Caller,
-    token: Presented,
     op: Operation,
     segs: Segments,
     mut request: Request,
@@ -233,11 +217,12 @@ async fn data(
         .join(",");
     // A write to an actuator is an actuation.
     let op = if op == Operation::Write
-        && state.stores.get(&store).ok().is_some_and(|s| {
-            datasources
-                .iter()
-                .any(|d| s.datasource(d).is_ok_and(|d| d.meta.actuator))
-        }) {
+        && state
+            .stores
+            .get(&store)
+            .ok()
+            .is_some_and(|s| datasources.iter().any(|d| s.is_actuator(d)))
+    {
         Operation::Actuate
     } else {
         op
@@ -257,7 +242,7 @@ async fn data(
         datasources: &datasources,
         read: read.as_ref(),
     };
-    let access = match state.arbiter.authorize(&caller, &token.0, &req) {
+    let access = match state.arbiter.authorize(&caller, &req) {
         Ok(a) => a,
         Err(d) => return denied(&state, d, op.as_str(), Some(store.to_string()), Some(ds_text)),
     };

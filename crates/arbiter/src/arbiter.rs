@@ -102,7 +102,8 @@ pub struct Access {
     pub window: Option<(i64, i64)>,
 }
 
-type DecisionKey = (Arc<str>, Operation, String, String, i64);
+/// (token serial, operation, store, resources, second).
+type DecisionKey = (u64, Operation, String, String, i64);
 
 /// The arbiter of one box.
 pub struct Arbiter {
@@ -264,7 +265,6 @@ impl Arbiter {
     fn token_checks(
         &self,
         caller: &VerifiedToken,
-        token_key: &Arc<str>,
         op: &str,
         store: Option<&StoreId>,
         resources: &[String],
@@ -272,7 +272,7 @@ impl Arbiter {
         let now = now_ms();
         let operation = Operation::parse(op).unwrap_or(Operation::Read);
         let key: DecisionKey = (
-            token_key.clone(),
+            caller.serial,
             operation,
             store.map(|s| s.to_string()).unwrap_or_default(),
             resources.join(","),
@@ -303,9 +303,9 @@ impl Arbiter {
 
     // ---------------------------------------------------------------- the one check
 
-    /// May `caller` (presenting `token`) do this data operation? The one place that decides, for
-    /// the HTTP API and the app runtime alike.
-    pub fn authorize(&self, caller: &Caller, token: &str, req: &DataRequest<'_>) -> Result<Access, Denial> {
+    /// May `caller` do this data operation? The one place that decides, for the HTTP API and the
+    /// app runtime alike.
+    pub fn authorize(&self, caller: &Caller, req: &DataRequest<'_>) -> Result<Access, Denial> {
         let Caller::Principal(t) = caller else {
             return Ok(Access { window: None });
         };
@@ -314,8 +314,7 @@ impl Arbiter {
             .iter()
             .map(|d| format!("{}/{d}", req.store))
             .collect();
-        let token_key: Arc<str> = Arc::from(token.trim());
-        self.token_checks(t, &token_key, req.operation.as_str(), Some(req.store), &resources)?;
+        self.token_checks(t, req.operation.as_str(), Some(req.store), &resources)?;
         let state = self.state.read().expect("arbiter lock");
         let now = now_ms();
         let who = t.principal.as_str();
@@ -377,10 +376,10 @@ impl Arbiter {
 
     /// May `caller` do something that is not about data in a store (catalogue, metadata)? Runs
     /// the token's own checks; store-wide and owner routes are refused to narrowed tokens.
-    pub fn authorize_general(&self, caller: &Caller, token: &str, op: &str) -> Result<(), Denial> {
+    pub fn authorize_general(&self, caller: &Caller, op: &str) -> Result<(), Denial> {
         match caller {
             Caller::Owner => Ok(()),
-            Caller::Principal(t) => self.token_checks(t, &Arc::from(token.trim()), op, None, &[]),
+            Caller::Principal(t) => self.token_checks(t, op, None, &[]),
         }
     }
 

@@ -15,6 +15,8 @@ use biscuit_auth::{AuthorizerLimits, Biscuit, KeyPair, PublicKey};
 use crate::ArbiterError;
 use crate::model::Operation;
 
+static NEXT_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// Longest token accepted, in characters.
 pub const MAX_TOKEN_LEN: usize = 4096;
 /// Most blocks (the authority block and attenuations) a token may carry.
@@ -35,6 +37,8 @@ pub struct VerifiedToken {
     pub token_id: String,
     /// Revocation ids of every block, hex.
     pub revocation_ids: Vec<String>,
+    /// A number unique to this verification in this process, keying cached decisions.
+    pub serial: u64,
     pub(crate) biscuit: Biscuit,
 }
 
@@ -178,6 +182,7 @@ pub fn verify(token: &str, root_public: PublicKey) -> Result<VerifiedToken, Arbi
         principal: principal.clone(),
         token_id: token_id.clone(),
         revocation_ids: biscuit.revocation_identifiers().iter().map(hex::encode).collect(),
+        serial: NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         biscuit,
     })
 }

@@ -58,11 +58,7 @@ fn nothing_is_allowed_without_a_grant_and_a_grant_allows_exactly_its_scope() {
     let latest = q("latest");
     let denied = s
         .arbiter
-        .authorize(
-            &caller,
-            &s.token,
-            &req(Operation::Read, &home, &temp, Some(&latest)),
-        )
+        .authorize(&caller, &req(Operation::Read, &home, &temp, Some(&latest)))
         .unwrap_err();
     assert_eq!(denied.status, 403);
     assert!(
@@ -85,35 +81,23 @@ fn nothing_is_allowed_without_a_grant_and_a_grant_allows_exactly_its_scope() {
         .unwrap();
     assert!(
         s.arbiter
-            .authorize(
-                &caller,
-                &s.token,
-                &req(Operation::Read, &home, &temp, Some(&latest))
-            )
+            .authorize(&caller, &req(Operation::Read, &home, &temp, Some(&latest)))
             .is_ok()
     );
     assert!(
         s.arbiter
-            .authorize(&caller, &s.token, &req(Operation::Write, &home, &temp, None))
+            .authorize(&caller, &req(Operation::Write, &home, &temp, None))
             .is_err()
     );
     assert!(
         s.arbiter
-            .authorize(
-                &caller,
-                &s.token,
-                &req(Operation::Read, &home, &other, Some(&latest))
-            )
+            .authorize(&caller, &req(Operation::Read, &home, &other, Some(&latest)))
             .is_err()
     );
     let both = [temp[0].clone(), other[0].clone()];
     assert!(
         s.arbiter
-            .authorize(
-                &caller,
-                &s.token,
-                &req(Operation::Read, &home, &both, Some(&latest))
-            )
+            .authorize(&caller, &req(Operation::Read, &home, &both, Some(&latest)))
             .is_err()
     );
 }
@@ -137,11 +121,8 @@ fn granularity_is_enforced_with_a_message_saying_what_is_allowed() {
         )
         .unwrap();
     let check = |path: &str| {
-        s.arbiter.authorize(
-            &caller,
-            &s.token,
-            &req(Operation::Read, &home, &ds, Some(&q(path))),
-        )
+        s.arbiter
+            .authorize(&caller, &req(Operation::Read, &home, &ds, Some(&q(path))))
     };
     assert!(check("hourly/last/24").is_ok());
     assert!(check("hourly/since/0/mean").is_ok());
@@ -164,11 +145,8 @@ fn granularity_is_enforced_with_a_message_saying_what_is_allowed() {
         )
         .unwrap();
     let check = |path: &str| {
-        s.arbiter.authorize(
-            &caller,
-            &s.token,
-            &req(Operation::Read, &home, &ds, Some(&q(path))),
-        )
+        s.arbiter
+            .authorize(&caller, &req(Operation::Read, &home, &ds, Some(&q(path))))
     };
     assert!(check("since/0/mean").is_ok());
     assert!(check("length").is_ok());
@@ -204,11 +182,8 @@ fn the_time_window_narrows_reads_and_refuses_explicit_ranges_outside_it() {
         )
         .unwrap();
     let check = |path: &str| {
-        s.arbiter.authorize(
-            &caller,
-            &s.token,
-            &req(Operation::Read, &home, &ds, Some(&q(path))),
-        )
+        s.arbiter
+            .authorize(&caller, &req(Operation::Read, &home, &ds, Some(&q(path))))
     };
     assert_eq!(check("last/10").unwrap().window, Some((1000, 5000)));
     assert!(check("range/1000/5000").is_ok());
@@ -239,7 +214,7 @@ fn expired_grants_and_tokens_stop_working() {
     let caller = s.arbiter.authenticate(Some(&s.token)).unwrap();
     assert!(
         s.arbiter
-            .authorize(&caller, &s.token, &req(Operation::Write, &home, &ds, None))
+            .authorize(&caller, &req(Operation::Write, &home, &ds, None))
             .is_err()
     );
 
@@ -247,7 +222,7 @@ fn expired_grants_and_tokens_stop_working() {
     let caller = s.arbiter.authenticate(Some(&short)).unwrap();
     let err = s
         .arbiter
-        .authorize(&caller, &short, &req(Operation::Write, &home, &ds, None))
+        .authorize(&caller, &req(Operation::Write, &home, &ds, None))
         .unwrap_err();
     assert_eq!((err.status, err.reason.as_str()), (401, "this token has expired"));
 }
@@ -289,7 +264,7 @@ fn tokens_survive_a_restart_and_revocation_takes_effect_on_the_next_request() {
         assert!(matches!(caller, Caller::Principal(_)));
         assert!(
             again
-                .authorize(&caller, t, &req(Operation::Read, &home, &ds, Some(&latest)))
+                .authorize(&caller, &req(Operation::Read, &home, &ds, Some(&latest)))
                 .is_ok()
         );
     }
@@ -330,13 +305,13 @@ fn revoking_a_grant_or_removing_the_principal_takes_effect_at_once() {
     let caller = s.arbiter.authenticate(Some(&s.token)).unwrap();
     assert!(
         s.arbiter
-            .authorize(&caller, &s.token, &req(Operation::Observe, &home, &ds, None))
+            .authorize(&caller, &req(Operation::Observe, &home, &ds, None))
             .is_ok()
     );
     s.arbiter.revoke_grant(&g.id).unwrap();
     assert!(
         s.arbiter
-            .authorize(&caller, &s.token, &req(Operation::Observe, &home, &ds, None))
+            .authorize(&caller, &req(Operation::Observe, &home, &ds, None))
             .is_err()
     );
     s.arbiter.remove_principal(&s.app).unwrap();

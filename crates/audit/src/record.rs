@@ -123,12 +123,25 @@ pub struct Record {
 }
 
 impl Record {
-    /// The hash this record must carry: SHA-256 over its canonical JSON without `hash`.
+    /// The hash this record must carry: SHA-256 over its canonical JSON with `hash` empty.
     pub fn compute_hash(&self) -> String {
         let mut unhashed = self.clone();
         unhashed.hash = String::new();
         let bytes = serde_json::to_vec(&unhashed).expect("records serialize");
         hex::encode(Sha256::digest(&bytes))
+    }
+
+    /// Sets `hash` and returns the record's line (JSON and a newline), serializing only once:
+    /// `hash` is the last field, so the hashed form and the line differ only in its value.
+    pub(crate) fn seal(&mut self) -> Vec<u8> {
+        self.hash = String::new();
+        let mut line = serde_json::to_vec(&*self).expect("records serialize");
+        self.hash = hex::encode(Sha256::digest(&line));
+        debug_assert!(line.ends_with(b"\"hash\":\"\"}"));
+        line.truncate(line.len() - 2);
+        line.extend_from_slice(self.hash.as_bytes());
+        line.extend_from_slice(b"\"}\n");
+        line
     }
 }
 

@@ -243,6 +243,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     // HTTP phases against the real router on loopback.
     let arbiter_dir = tempfile::tempdir()?;
     let (arbiter, token) = databox_arbiter::Arbiter::open(arbiter_dir.path())?;
+    let arbiter = Arc::new(arbiter);
     let token = token.context("new owner token")?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let http = rt.block_on(async {
@@ -250,7 +251,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         let state = AppState::new(
             stores.clone(),
-            Arc::new(arbiter),
+            arbiter.clone(),
             databox_audit::AuditLog::discarding(),
         );
         tokio::spawn(async move { axum::serve(listener, databox_api::router(state)).await });
@@ -356,6 +357,44 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         ratio: format!("{:.2}x (HTTP)", ms(http_mean[2]) / ms(raw_mean[2])),
         target: "under 100 ms",
     });
+    let overhead = rt.block_on(access_overhead(
+        &stores,
+        &arbiter,
+        &token,
+        tmp.path(),
+        phase,
+        args.clients,
+    ))?;
+    println!(
+        "  access check + audit: latest p50 {:.3} vs {:.3} ms, writes {:.0} vs {:.0}/s",
+        ms(overhead.latest_checked),
+        ms(overhead.latest_owner),
+        overhead.writes_checked,
+        overhead.writes_owner
+    );
+    rows.push(Row {
+        what: "`latest` over HTTP, p50: a principal's token, the one check and audit logging (ms)".into(),
+        databox: format!("{:.3}", ms(overhead.latest_checked)),
+        baseline: format!("{:.3} (owner token, logging off)", ms(overhead.latest_owner)),
+        ratio: format!(
+            "{:+.1}%",
+            (ms(overhead.latest_checked) / ms(overhead.latest_owner) - 1.0) * 100.0
+        ),
+        target: "under +10%",
+    });
+    rows.push(Row {
+        what: format!(
+            "single-point writes over HTTP, {} clients: a principal's token, check and audit (writes/s)",
+            args.clients
+        ),
+        databox: format!("{:.0}", overhead.writes_checked),
+        baseline: format!("{:.0} (owner token, logging off)", overhead.writes_owner),
+        ratio: format!(
+            "{:+.1}% time per write",
+            (overhead.writes_owner / overhead.writes_checked - 1.0) * 100.0
+        ),
+        target: "under +10%",
+    });
     rows.push(Row {
         what: format!(
             "`mean` with a tag filter over the {}-point range (a full scan), median of 3 (ms)",
@@ -377,4 +416,129 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+struct Overhead {
+    latest_owner: Duration,
+    latest_checked: Duration,
+    writes_owner: f64,
+    writes_checked: f64,
+}
+
+/// The cost of the arbiter's check and of audit logging: the same requests through two routers
+/// over the same stores, one with the owner's token and logging off, one with a principal's
+/// token and the real audit log. Both are measured at the same moments (requests alternate, or
+/// run side by side), because this machine's speed drifts more than the cost being measured.
+async fn access_overhead(
+    stores: &Arc<Stores>,
+    arbiter: &Arc<databox_arbiter::Arbiter>,
+    owner_token: &str,
+    dir: &Path,
+    phase: Duration,
+    clients: usize,
+) -> anyhow::Result<Overhead> {
+    use databox_arbiter::{Granularity, Operation, PrincipalId, PrincipalKind};
+    let app = PrincipalId::new("bench-app")?;
+    arbiter.add_principal(app.clone(), PrincipalKind::App, "bench")?;
+    let store = StoreId::new("bench")?;
+    for op in [Operation::Read, Operation::Write] {
+        arbiter.grant(
+            &app,
+            op,
+            &store,
+            None,
+            (None, None),
+            None,
+            Granularity::Raw,
+            "bench",
+        )?;
+    }
+    let (_, app_token) = arbiter.mint(&app, "bench", None)?;
+    let audit = databox_audit::AuditLog::open(&dir.join("audit"))?;
+    let mut bases = Vec::new();
+    let sides = [
+        (databox_audit::AuditLog::discarding(), owner_token.to_owned()),
+        (audit.clone(), app_token),
+    ];
+    for (audit_log, token) in sides {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let state = AppState::new(stores.clone(), arbiter.clone(), audit_log);
+        tokio::spawn(async move { axum::serve(listener, databox_api::router(state)).await });
+        bases.push((
+            format!("http://{addr}/api/v1/stores/bench/ts"),
+            format!("Bearer {token}"),
+        ));
+    }
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients * 4)
+        .build()?;
+
+    // `latest`: one request to each side in turn.
+    let mut latest: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    let urls: Vec<String> = bases.iter().map(|(b, _)| format!("{b}/big/latest")).collect();
+    let t = Instant::now();
+    let mut turn = 0usize;
+    while t.elapsed() < phase {
+        for k in 0..2 {
+            let i = (turn + k) % 2;
+            let s = Instant::now();
+            let r = client
+                .get(&urls[i])
+                .header("authorization", &bases[i].1)
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().is_success(), "latest refused: {}", r.status());
+            r.bytes().await?;
+            latest[i].push(s.elapsed());
+        }
+        turn += 1;
+    }
+
+    // Writes: half the clients on each side at the same time; the side that costs more per
+    // request completes fewer of them.
+    let written: [Arc<AtomicU64>; 2] = [Arc::default(), Arc::default()];
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for c in 0..clients.max(2) {
+        let i = c % 2;
+        let url = format!("{}/single", bases[i].0);
+        let (client, auth, count, stop) = (
+            client.clone(),
+            bases[i].1.clone(),
+            written[i].clone(),
+            stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let body = format!("{{\"value\": {c}}}");
+                let r = client
+                    .post(&url)
+                    .header("authorization", &auth)
+                    .body(body)
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status().is_success(), "write refused: {}", r.status());
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+            anyhow::Ok(())
+        }));
+    }
+    let t = Instant::now();
+    tokio::time::sleep(phase).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await??;
+    }
+    let seconds = t.elapsed().as_secs_f64();
+    audit.close();
+    for l in &mut latest {
+        l.sort();
+    }
+    Ok(Overhead {
+        latest_owner: percentile(&latest[0], 0.5),
+        latest_checked: percentile(&latest[1], 0.5),
+        writes_owner: written[0].load(Ordering::Relaxed) as f64 / seconds,
+        writes_checked: written[1].load(Ordering::Relaxed) as f64 / seconds,
+    })
 }

@@ -384,6 +384,12 @@ impl Store {
         Ok(d)
     }
 
+    /// Whether a datasource is an actuator (writes to it make something happen in the world).
+    pub fn is_actuator(&self, name: &DatasourceId) -> bool {
+        let map = self.shared.datasources.read().expect("datasource lock");
+        map.get(name.as_str()).is_some_and(|e| e.info.meta.actuator)
+    }
+
     /// Every datasource, sorted by id.
     pub fn datasources(&self) -> Vec<Datasource> {
         let mut v: Vec<_> = self
