@@ -36,6 +36,7 @@ pub const ROUTES: &[(Method, &str, Need)] = &[
     (Method::GET, "/api/v1/openapi.json", Need::Caller),
     (Method::GET, "/api/v1/stores/{store}/cat", Need::Caller),
     (Method::POST, "/api/v1/tokens/attenuate", Need::Caller),
+    (Method::GET, "/api/v1/tokens/public-key", Need::Caller),
     (
         Method::POST,
         "/api/v1/stores/{store}/ts/{ds}",

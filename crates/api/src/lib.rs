@@ -78,7 +78,7 @@ impl AppState {
         kv::put, kv::get, kv::delete, kv::keys, kv::delete_all, kv::length, kv::observe,
         admin::principals, admin::add_principal, admin::remove_principal,
         admin::grants, admin::add_grant, admin::revoke_grant,
-        admin::tokens, admin::mint, admin::attenuate, admin::revoke_token, admin::revoke_token_string,
+        admin::tokens, admin::mint, admin::attenuate, admin::public_key, admin::revoke_token, admin::revoke_token_string,
         admin::audit_query, admin::audit_verify, admin::audit_tail, admin::statement,
     ),
     components(schemas(ErrorBody, ts::Written, stores::StoreSummary, stores::NewStore)),
@@ -165,6 +165,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/tokens/revoke",
             axum::routing::post(admin::revoke_token_string),
         )
+        .route("/api/v1/tokens/public-key", get(admin::public_key))
         .route("/api/v1/tokens/{id}", axum::routing::delete(admin::revoke_token))
         .route("/api/v1/audit", get(admin::audit_query))
         .route("/api/v1/audit/verify", get(admin::audit_verify))

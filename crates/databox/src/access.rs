@@ -121,7 +121,13 @@ pub enum TokenCmd {
         /// Expire by then.
         #[arg(long)]
         expires: Option<String>,
+        /// Narrow offline with the box's public key (hex, from `databox token public-key`),
+        /// without contacting the box.
+        #[arg(long)]
+        public_key: Option<String>,
     },
+    /// Print the box's public key for tokens, for narrowing them offline.
+    PublicKey(#[command(flatten)] Conn),
     /// Revoke a token by id, or a token given in full (then only it and what was narrowed from it).
     Revoke {
         #[command(flatten)]
@@ -307,12 +313,19 @@ async fn run_async(action: Action) -> anyhow::Result<()> {
                 );
                 println!("{}", v["token"].as_str().unwrap_or(""));
             }
+            TokenCmd::PublicKey(conn) => {
+                let v = Client::new(conn)?
+                    .json(Method::GET, "/api/v1/tokens/public-key", Payload::None)
+                    .await?;
+                println!("{}", v["public_key"].as_str().unwrap_or(""));
+            }
             TokenCmd::Attenuate {
                 conn,
                 from,
                 operations,
                 datasources,
                 expires,
+                public_key,
             } => {
                 let token = match from {
                     Some(t) => t,
@@ -322,10 +335,27 @@ async fn run_async(action: Action) -> anyhow::Result<()> {
                         s.trim().to_owned()
                     }
                 };
-                let body = json!({
-                    "token": token, "operations": operations, "datasources": datasources,
-                    "expires": expires.as_deref().map(|s| when(s, true)).transpose()?,
-                });
+                let expires = expires.as_deref().map(|s| when(s, true)).transpose()?;
+                if let Some(key) = public_key {
+                    // Offline: the box is not asked; its public key is enough to append a block.
+                    let key = biscuit_auth::PublicKey::from_bytes_hex(
+                        key.trim(),
+                        biscuit_auth::builder::Algorithm::Ed25519,
+                    )
+                    .map_err(|e| anyhow::anyhow!("--public-key is not a public key: {e}"))?;
+                    let operations = operations
+                        .iter()
+                        .map(|o| databox_arbiter::Operation::parse(o))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let a = databox_arbiter::Attenuation {
+                        operations,
+                        resources: datasources,
+                        expires,
+                    };
+                    println!("{}", databox_arbiter::tokens::attenuate(&token, key, &a)?);
+                    return Ok(());
+                }
+                let body = json!({ "token": token, "operations": operations, "datasources": datasources, "expires": expires });
                 let v = Client::new(conn)?
                     .json(Method::POST, "/api/v1/tokens/attenuate", Payload::Json(body))
                     .await?;

@@ -82,6 +82,31 @@ fn owner_grants_principal_reads_and_the_statement_tells_it() {
         ],
     );
     let narrow = narrow.trim();
+    // The same can be done offline, with only the box's public key.
+    let key = ok(&app, &["token", "public-key"]);
+    let offline = std::process::Command::new(common::BIN)
+        .args([
+            "token",
+            "attenuate",
+            "--from",
+            &app,
+            "--op",
+            "read",
+            "--public-key",
+            key.trim(),
+        ])
+        .env("DATABOX_URL", "http://127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert!(
+        offline.status.success(),
+        "{}",
+        String::from_utf8_lossy(&offline.stderr)
+    );
+    let offline = String::from_utf8_lossy(&offline.stdout).trim().to_owned();
+    assert!(ok(&offline, &["ts", "read", "demo", "temperature", "hourly/latest"]).contains("count"));
+    let (allowed, _, err) = run(&offline, &["ts", "write", "demo", "temperature", "1"]);
+    assert!(!allowed && err.contains("403"), "{err}");
     assert!(ok(narrow, &["ts", "read", "demo", "temperature", "hourly/latest"]).contains("count"));
     ok(&owner, &["token", "revoke", narrow]);
     let (allowed, _, err) = run(narrow, &["ts", "read", "demo", "temperature", "hourly/latest"]);

@@ -287,6 +287,12 @@ pub async fn attenuate(
     Ok(Json(json!({ "token": token })))
 }
 
+/// The box's public key for tokens (hex): with it a holder narrows a token offline.
+#[utoipa::path(get, path = "/api/v1/tokens/public-key", tag = "access", responses((status = 200, body = Object)))]
+pub async fn public_key(State(state): State<AppState>, _: Params<NoQuery>) -> Json<Value> {
+    Json(json!({ "public_key": state.arbiter.public_key().to_bytes_hex(), "algorithm": "ed25519" }))
+}
+
 /// Revoke a minted token by id: it and every token narrowed from it stop working at once.
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "access", params(("id" = String, Path,)),
     responses((status = 200, body = Object), (status = 404, body = crate::ErrorBody)))]
