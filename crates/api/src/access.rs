@@ -177,7 +177,30 @@ pub async fn authorize(
                 };
                 return denied(&state, d, "admin", None, None);
             }
-            next.run(request).await
+            // The owner's changes to stores and datasources are recorded too (the arbiter's
+            // routes record their own, more precise events).
+            let store_change =
+                request.method() != Method::GET && matched.as_str().starts_with("/api/v1/stores/");
+            let (method, store) = (
+                request.method().clone(),
+                request.uri().path().split('/').nth(4).map(str::to_owned),
+            );
+            let response = next.run(request).await;
+            if store_change {
+                let mut e = Event::of(
+                    databox_audit::Kind::Admin,
+                    "owner",
+                    admin_verb(&method, matched.as_str()),
+                );
+                e.store = store;
+                e.outcome = Some(if response.status().is_success() {
+                    Outcome::Ok
+                } else {
+                    Outcome::Failed
+                });
+                state.audit.record(e);
+            }
+            response
         }
         Need::Caller => match state.arbiter.authorize_general(&caller, "read") {
             Ok(()) => next.run(request).await,
@@ -281,6 +304,19 @@ async fn data(
         }),
     }
     response
+}
+
+/// The owner's store changes in plain words, for the audit log and the statement.
+fn admin_verb(method: &Method, path: &str) -> &'static str {
+    match (method.as_str(), path.rsplit('/').next().unwrap_or("")) {
+        ("PUT", "{store}") => "create a store",
+        ("DELETE", "{store}") => "erase a store",
+        ("PUT", "{ds}") => "create or describe a datasource",
+        ("DELETE", "{ds}") => "remove a datasource",
+        ("PUT", "retention") => "set a retention",
+        ("DELETE", "retention") => "clear a retention",
+        _ => "change a store",
+    }
 }
 
 /// Writes of points are folded per second; deletes and key-value changes are recorded one by one.

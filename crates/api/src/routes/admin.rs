@@ -74,7 +74,7 @@ pub async fn add_principal(
     admin_event(
         &state,
         Kind::PrincipalAdded,
-        "add principal",
+        "add a principal",
         format!("{id} ({})", req.kind),
     );
     Ok((StatusCode::CREATED, Json(p)))
@@ -90,7 +90,12 @@ pub async fn remove_principal(
 ) -> Result<Json<Value>, ApiError> {
     let id = PrincipalId::new(id).map_err(invalid)?;
     state.arbiter.remove_principal(&id).map_err(invalid)?;
-    admin_event(&state, Kind::PrincipalRemoved, "remove principal", id.to_string());
+    admin_event(
+        &state,
+        Kind::PrincipalRemoved,
+        "remove a principal",
+        id.to_string(),
+    );
     Ok(Json(json!({ "removed": id.as_str() })))
 }
 
@@ -164,7 +169,7 @@ pub async fn add_grant(
     admin_event(
         &state,
         Kind::GrantAdded,
-        "grant",
+        "give a grant",
         format!(
             "{} may {} {}/{} ({:?}) [{}]",
             grant.principal,
@@ -190,7 +195,7 @@ pub async fn revoke_grant(
     admin_event(
         &state,
         Kind::GrantRevoked,
-        "revoke grant",
+        "take back a grant",
         format!("{} [{}]", g.principal, g.id),
     );
     Ok(Json(g))
@@ -241,7 +246,7 @@ pub async fn mint(
     admin_event(
         &state,
         Kind::TokenMinted,
-        "mint token",
+        "mint a token",
         format!("{} for {}", info.id, info.principal),
     );
     Ok((StatusCode::CREATED, Json(Minted { id: info.id, token })))
@@ -302,7 +307,7 @@ pub async fn revoke_token(
     _: Params<NoQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let revoked = state.arbiter.revoke_token(&id).map_err(invalid)?;
-    admin_event(&state, Kind::TokenRevoked, "revoke token", revoked.clone());
+    admin_event(&state, Kind::TokenRevoked, "revoke a token", revoked.clone());
     Ok(Json(json!({ "revoked": revoked })))
 }
 
@@ -321,7 +326,7 @@ pub async fn revoke_token_string(
     }
     let r: Revoke = body.json()?;
     let revoked = state.arbiter.revoke_token(&r.token).map_err(invalid)?;
-    admin_event(&state, Kind::TokenRevoked, "revoke token", revoked.clone());
+    admin_event(&state, Kind::TokenRevoked, "revoke a token", revoked.clone());
     Ok(Json(json!({ "revoked": revoked })))
 }
 
