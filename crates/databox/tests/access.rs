@@ -192,3 +192,33 @@ fn b_offline(dir: &std::path::Path) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+#[test]
+fn audit_tail_shows_each_access_as_it_happens() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = BoxProcess::start(dir.path(), &["--demo"]);
+    let owner = b.new_token.clone().unwrap();
+    let mut tail = std::process::Command::new(common::BIN)
+        .args(["audit", "tail"])
+        .env("DATABOX_URL", &b.url)
+        .env("DATABOX_TOKEN", &owner)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(b.cli(&owner, &["ts", "read", "demo", "steps", "last/3"]).0);
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(tail.stdout.take().unwrap()));
+    let record: serde_json::Value = loop {
+        let r: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        if r["operation"] == "read" {
+            break r;
+        }
+    };
+    assert_eq!(record["principal"], "owner");
+    assert_eq!(record["datasource"], "steps");
+    assert_eq!(record["detail"], "last/3");
+    assert_eq!(record["count"], 3);
+    b.stop();
+    assert!(lines.next().is_none(), "the tail ends when the box stops");
+    tail.wait().unwrap();
+}
