@@ -5,6 +5,7 @@
 //! and the plain-language permission review an owner sees before installing. The WIT worlds are in
 //! `wit/`. The wasmtime host, lifecycle and limits are not built yet (issue 4).
 
+pub mod install;
 pub mod manifest;
 
 pub use manifest::{Manifest, ManifestError};

@@ -1,0 +1,245 @@
+//! Installing a component: what its manifest asks for is shown to the owner, who maps each
+//! requested kind of data to a concrete datasource (or declines an optional one); the choices
+//! become a principal, grants and a token, and the component gets its own store. Upgrading a
+//! component that asks for more needs a new approval.
+
+use std::collections::BTreeMap;
+
+use databox_arbiter::{Arbiter, Grant, Granularity, Operation, PrincipalId, PrincipalKind};
+use databox_store::{DatasourceId, DatasourceKind, StoreId, Stores};
+
+use crate::manifest::{Kind, Manifest};
+
+/// Why an install could not be done; nothing of it remains.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// The owner's choices do not fit the manifest or the box.
+    #[error("{0}")]
+    Choice(String),
+    /// The arbiter refused (e.g. the component is installed already).
+    #[error(transparent)]
+    Arbiter(#[from] databox_arbiter::ArbiterError),
+    /// The store refused.
+    #[error(transparent)]
+    Store(#[from] databox_store::StoreError),
+}
+
+/// The datasources that could serve one request: same kind of data, same store type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidates {
+    /// The request's name in the manifest.
+    pub request: String,
+    /// Whether the component needs it.
+    pub required: bool,
+    /// `(store, datasource)` pairs that match.
+    pub matches: Vec<(StoreId, DatasourceId)>,
+}
+
+/// The owner's answers to a manifest: for each request a datasource, or `None` to decline.
+#[derive(Clone, Debug, Default)]
+pub struct Choices {
+    /// Request name → the datasource that serves it.
+    pub mapping: BTreeMap<String, Option<(StoreId, DatasourceId)>>,
+}
+
+/// What an install created.
+#[derive(Debug)]
+pub struct Installed {
+    /// The component's principal.
+    pub principal: PrincipalId,
+    /// Its own store.
+    pub store: StoreId,
+    /// The grants its choices became.
+    pub grants: Vec<Grant>,
+    /// The token the runtime runs it with (shown nowhere, kept by the runtime).
+    pub token: String,
+}
+
+/// Finds the datasources that could serve each request of `m`.
+pub fn candidates(m: &Manifest, stores: &Stores) -> Vec<Candidates> {
+    m.requests
+        .iter()
+        .map(|r| {
+            let kind = DatasourceKind::parse(&r.store_type).ok();
+            let mut matches = Vec::new();
+            for s in stores.list() {
+                for d in s.datasources() {
+                    if d.meta.data_type == r.data_type
+                        && Some(d.meta.kind) == kind
+                        && let Ok(id) = DatasourceId::new(d.id.clone())
+                    {
+                        matches.push((s.id().clone(), id));
+                    }
+                }
+            }
+            Candidates {
+                request: r.name.clone(),
+                required: r.required,
+                matches,
+            }
+        })
+        .collect()
+}
+
+fn operation(op: &str) -> Operation {
+    Operation::parse(op).expect("validated by the manifest")
+}
+
+/// Installs `m` with the owner's `choices`: registers the principal, creates its store and the
+/// datasources it provides, turns each mapped request into grants, and mints its token. On any
+/// failure, everything done so far is undone.
+pub fn install(
+    m: &Manifest,
+    choices: &Choices,
+    stores: &Stores,
+    arbiter: &Arbiter,
+) -> Result<Installed, InstallError> {
+    for name in choices.mapping.keys() {
+        if !m.requests.iter().any(|r| &r.name == name) {
+            return Err(InstallError::Choice(format!(
+                "the manifest requests nothing called {name:?}"
+            )));
+        }
+    }
+    for r in &m.requests {
+        match choices.mapping.get(&r.name) {
+            Some(Some((store, ds))) => {
+                let d = stores.get(store)?.datasource(ds)?;
+                if d.meta.data_type != r.data_type
+                    || Some(d.meta.kind) != DatasourceKind::parse(&r.store_type).ok()
+                {
+                    return Err(InstallError::Choice(format!(
+                        "{store}/{ds} holds {} ({}), but {:?} asks for {} ({})",
+                        d.meta.data_type,
+                        d.meta.kind.as_str(),
+                        r.name,
+                        r.data_type,
+                        r.store_type
+                    )));
+                }
+            }
+            _ if r.required => {
+                return Err(InstallError::Choice(format!(
+                    "{:?} is required: choose a datasource with {} data for it",
+                    r.name, r.data_type
+                )));
+            }
+            _ => {}
+        }
+    }
+    let principal = PrincipalId::new(m.component.name.clone())?;
+    let store = StoreId::new(m.component.name.clone())?;
+    let kind = if m.component.kind == Kind::App {
+        PrincipalKind::App
+    } else {
+        PrincipalKind::Driver
+    };
+    arbiter.add_principal(principal.clone(), kind, &m.component.description)?;
+    let created_store = stores.get(&store).is_err();
+    let result = (|| {
+        if created_store {
+            stores.create(&store, &format!("The store of {}", m.component.name))?;
+        }
+        let own = stores.get(&store)?;
+        for p in &m.provides {
+            let meta = m.provided_meta(p).map_err(InstallError::Choice)?;
+            own.upsert_datasource(DatasourceId::new(p.id.clone())?, meta)?
+                .wait()?;
+        }
+        let mut grants = Vec::new();
+        for op in [Operation::Read, Operation::Observe, Operation::Write] {
+            grants.push(arbiter.grant(
+                &principal,
+                op,
+                &store,
+                None,
+                (None, None),
+                None,
+                Granularity::Raw,
+                "its own store",
+            )?);
+        }
+        for r in &m.requests {
+            let Some(Some((s, d))) = choices.mapping.get(&r.name) else {
+                continue;
+            };
+            let granularity = Granularity::parse(r.granularity.as_deref().unwrap_or("raw"))?;
+            for op in &r.operations {
+                let op = operation(op);
+                let g = if op == Operation::Read {
+                    granularity
+                } else {
+                    Granularity::Raw
+                };
+                grants.push(arbiter.grant(&principal, op, s, Some(d), (None, None), None, g, &r.purpose)?);
+            }
+        }
+        let (_, token) = arbiter.mint(
+            &principal,
+            &format!("runtime token of {}", m.component.name),
+            None,
+        )?;
+        Ok(Installed {
+            principal: principal.clone(),
+            store: store.clone(),
+            grants,
+            token,
+        })
+    })();
+    if result.is_err() {
+        let _ = arbiter.remove_principal(&principal);
+        if created_store {
+            let _ = stores.erase(&store);
+        }
+    }
+    result
+}
+
+/// What a new version asks for beyond the installed one, in plain language; empty when the
+/// upgrade needs no new approval.
+pub fn new_asks(old: &Manifest, new: &Manifest) -> Vec<String> {
+    let mut asks = Vec::new();
+    let rank = |g: Option<&str>| match g {
+        Some("hourly") => 0,
+        Some("aggregates") => 1,
+        _ => 2,
+    };
+    for r in &new.requests {
+        match old.requests.iter().find(|o| o.name == r.name) {
+            None => asks.push(format!("new data: {} ({})", r.name, r.data_type)),
+            Some(o) => {
+                if o.data_type != r.data_type {
+                    asks.push(format!(
+                        "{} now wants {} data instead of {}",
+                        r.name, r.data_type, o.data_type
+                    ));
+                }
+                for op in r.operations.iter().filter(|op| !o.operations.contains(op)) {
+                    asks.push(format!("{}: also {op}", r.name));
+                }
+                if rank(r.granularity.as_deref()) > rank(o.granularity.as_deref()) {
+                    asks.push(format!("{}: finer data than before", r.name));
+                }
+                if r.required && !o.required {
+                    asks.push(format!("{} is now required", r.name));
+                }
+            }
+        }
+    }
+    for e in &new.exports {
+        if !old.exports.iter().any(|o| o.destination == e.destination) {
+            asks.push(format!("a new export destination: {}", e.destination));
+        }
+    }
+    for h in &new.network.hosts {
+        if !old.network.hosts.contains(h) {
+            asks.push(format!("a new host to connect to: {h}"));
+        }
+    }
+    let (o, n) = (&old.limits, &new.limits);
+    if n.memory_mb > o.memory_mb || n.cpu_ms > o.cpu_ms || n.wall_ms > o.wall_ms || n.output_kb > o.output_kb
+    {
+        asks.push("higher resource limits".into());
+    }
+    asks
+}
