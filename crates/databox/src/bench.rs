@@ -274,22 +274,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 written.clone(),
                 stop.clone(),
             );
-            tasks.push(tokio::spawn(async move {
-                let mut k = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let body = format!("{{\"value\": {k}, \"client\": \"c{c}\"}}");
-                    let r = client
-                        .post(&url)
-                        .header("authorization", &auth)
-                        .body(body)
-                        .send()
-                        .await?;
-                    anyhow::ensure!(r.status().is_success(), "write refused: {}", r.status());
-                    written.fetch_add(1, Ordering::Relaxed);
-                    k += 1;
-                }
-                anyhow::Ok(())
-            }));
+            tasks.push(tokio::spawn(write_until_stopped(
+                client, url, auth, written, stop, c,
+            )));
         }
         tokio::time::sleep(phase).await;
         stop.store(true, Ordering::Relaxed);
@@ -509,20 +496,9 @@ async fn access_overhead(
             written[i].clone(),
             stop.clone(),
         );
-        tasks.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let body = format!("{{\"value\": {c}}}");
-                let r = client
-                    .post(&url)
-                    .header("authorization", &auth)
-                    .body(body)
-                    .send()
-                    .await?;
-                anyhow::ensure!(r.status().is_success(), "write refused: {}", r.status());
-                count.fetch_add(1, Ordering::Relaxed);
-            }
-            anyhow::Ok(())
-        }));
+        tasks.push(tokio::spawn(write_until_stopped(
+            client, url, auth, count, stop, c,
+        )));
     }
     let t = Instant::now();
     tokio::time::sleep(phase).await;
@@ -541,4 +517,29 @@ async fn access_overhead(
         writes_owner: written[0].load(Ordering::Relaxed) as f64 / seconds,
         writes_checked: written[1].load(Ordering::Relaxed) as f64 / seconds,
     })
+}
+
+/// One HTTP client writing single points, one request after another, until told to stop.
+async fn write_until_stopped(
+    client: reqwest::Client,
+    url: String,
+    auth: String,
+    written: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    client_number: usize,
+) -> anyhow::Result<()> {
+    let mut k = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let body = format!("{{\"value\": {k}, \"client\": \"c{client_number}\"}}");
+        let r = client
+            .post(&url)
+            .header("authorization", &auth)
+            .body(body)
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "write refused: {}", r.status());
+        written.fetch_add(1, Ordering::Relaxed);
+        k += 1;
+    }
+    Ok(())
 }

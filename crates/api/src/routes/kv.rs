@@ -7,11 +7,11 @@ use axum::http::{HeaderMap, header};
 use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use databox_store::{KvKey, KvValue, WriteAck};
+use databox_store::{KvKey, KvValue};
 use futures::Stream;
 use serde_json::{Value, json};
 
-use super::{blocking, store};
+use super::{blocking, deleted, store};
 use crate::access::Served;
 use crate::extract::{Body, NoQuery, Params, Segments};
 use crate::{ApiError, AppState};
@@ -85,15 +85,6 @@ pub async fn delete(
     let store = store(&state, &segs)?;
     let ack = store.kv_delete(&segs.datasource(2)?, Some(key(&segs)?))?.await?;
     deleted(ack)
-}
-
-fn deleted(ack: WriteAck) -> Result<(Extension<Served>, Json<Value>), ApiError> {
-    match ack {
-        WriteAck::Deleted(n) => Ok((Extension(Served(n)), Json(json!({ "deleted": n })))),
-        _ => Err(ApiError::Internal(
-            "unexpected acknowledgement of a delete".into(),
-        )),
-    }
 }
 
 /// List every key, sorted.

@@ -25,3 +25,24 @@ pub(crate) async fn blocking<T: Send + 'static>(
 pub(crate) fn store(state: &AppState, segs: &crate::extract::Segments) -> Result<Arc<Store>, ApiError> {
     Ok(state.stores.get(&segs.store()?)?)
 }
+
+/// The answer to a delete: `{"deleted": n}`, and `n` for the audit record.
+pub(crate) fn deleted(
+    ack: databox_store::WriteAck,
+) -> Result<
+    (
+        axum::Extension<crate::access::Served>,
+        axum::Json<serde_json::Value>,
+    ),
+    ApiError,
+> {
+    match ack {
+        databox_store::WriteAck::Deleted(n) => Ok((
+            axum::Extension(crate::access::Served(n)),
+            axum::Json(serde_json::json!({ "deleted": n })),
+        )),
+        _ => Err(ApiError::Internal(
+            "unexpected acknowledgement of a delete".into(),
+        )),
+    }
+}

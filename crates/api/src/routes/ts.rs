@@ -16,7 +16,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
-use super::{blocking, store};
+use super::{blocking, deleted, store};
 use crate::access::Served;
 use crate::extract::{Body, NoQuery, Params, Segments};
 use crate::{ApiError, AppState};
@@ -204,12 +204,7 @@ pub async fn delete(
     let store = store(&state, &segs)?;
     let names = segs.datasources(2)?;
     let query = parse_delete(segs.rest(3))?;
-    match store.delete(&names, query)?.await? {
-        WriteAck::Deleted(n) => Ok((Extension(Served(n)), Json(serde_json::json!({ "deleted": n })))),
-        _ => Err(ApiError::Internal(
-            "unexpected acknowledgement of a delete".into(),
-        )),
-    }
+    deleted(store.delete(&names, query)?.await?)
 }
 
 /// Observe a datasource: a Server-Sent Events stream of every committed write (`event: data`,
