@@ -273,7 +273,7 @@ async fn data(
     request.extensions_mut().insert(access);
     let detail = read
         .as_ref()
-        .map(describe_read)
+        .map(databox_store::ReadQuery::describe)
         .or_else(|| (op == Operation::Observe).then(|| "stream".into()));
     let response = next.run(request).await;
     let outcome = if response.status().is_success() {
@@ -324,32 +324,6 @@ fn request_is_write(segs: &Segments) -> bool {
     segs.0.get(1).map(String::as_str) == Some("ts")
         && segs.0.len() <= 4
         && segs.0.get(3).is_none_or(|s| s == "batch")
-}
-
-/// The form of a read without filter values: what was asked, never data.
-pub fn describe_read(q: &databox_store::ReadQuery) -> String {
-    use databox_store::query::Form;
-    let mut s = String::new();
-    if q.hourly {
-        s.push_str("hourly/");
-    }
-    s.push_str(&match q.form {
-        Form::Latest => "latest".into(),
-        Form::Earliest => "earliest".into(),
-        Form::Last(n) => format!("last/{n}"),
-        Form::First(n) => format!("first/{n}"),
-        Form::Since(t) => format!("since/{t}"),
-        Form::Range(a, b) => format!("range/{a}/{b}"),
-        Form::Length => "length".into(),
-    });
-    for f in &q.filters {
-        s.push_str(&format!("/filter/{}", f.tag));
-    }
-    if let Some(a) = q.aggregate {
-        s.push('/');
-        s.push_str(a.name());
-    }
-    s
 }
 
 /// The access the authorize layer granted (the owner's when none was recorded).

@@ -192,6 +192,31 @@ pub struct ReadQuery {
 }
 
 impl ReadQuery {
+    /// The read's form without filter values (what was asked, never data), for the audit log.
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        if self.hourly {
+            s.push_str("hourly/");
+        }
+        s.push_str(&match self.form {
+            Form::Latest => "latest".into(),
+            Form::Earliest => "earliest".into(),
+            Form::Last(n) => format!("last/{n}"),
+            Form::First(n) => format!("first/{n}"),
+            Form::Since(t) => format!("since/{t}"),
+            Form::Range(a, b) => format!("range/{a}/{b}"),
+            Form::Length => "length".into(),
+        });
+        for f in &self.filters {
+            s.push_str(&format!("/filter/{}", f.tag));
+        }
+        if let Some(a) = self.aggregate {
+            s.push('/');
+            s.push_str(a.name());
+        }
+        s
+    }
+
     /// The inclusive time bounds of the read: the form's, narrowed by the window.
     pub fn bounds(&self) -> (Option<i64>, Option<i64>) {
         let (lo, hi) = self.form.bounds();
