@@ -126,14 +126,11 @@ fn denied(
     datasource: Option<String>,
 ) -> Response {
     state.audit.record(Event {
-        kind: Some(databox_audit::Kind::Access),
-        principal: d.principal.clone().unwrap_or_else(|| "unknown".into()),
-        operation: operation.to_owned(),
         store,
         datasource,
         detail: Some(d.reason.clone()),
-        count: None,
         outcome: Some(Outcome::Refused),
+        ..Event::access(d.principal.as_deref().unwrap_or("unknown"), operation)
     });
     if d.status == 401 {
         ApiError::Unauthenticated(d.reason)
@@ -293,14 +290,12 @@ async fn data(
             );
         }
         _ => state.audit.record(Event {
-            kind: Some(databox_audit::Kind::Access),
-            principal: caller.id().to_owned(),
-            operation: op.as_str().to_owned(),
             store: Some(store.to_string()),
             datasource: Some(ds_text),
             detail: detail.or_else(|| segs.0.get(3).cloned().filter(|s| s == "keys" || s == "length")),
             count: served,
             outcome: Some(outcome),
+            ..Event::access(caller.id(), op.as_str())
         }),
     }
     response

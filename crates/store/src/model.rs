@@ -193,6 +193,14 @@ impl NumericPoint {
         })
     }
 
+    /// Parses one point, or an array of points, in the flat format.
+    pub fn from_json_points(v: &Value) -> Result<Vec<Self>, StoreError> {
+        match v {
+            Value::Array(items) => items.iter().map(NumericPoint::from_json).collect(),
+            one => NumericPoint::from_json(one).map(|p| vec![p]),
+        }
+    }
+
     /// Parses the read format `{"timestamp"?: ms, "data": {"value": n, tag...}}` or the flat format.
     pub fn from_row_json(v: &Value) -> Result<Self, StoreError> {
         match v.get("data") {

@@ -93,17 +93,10 @@ pub async fn write(
                     "numeric points carry their \"timestamp\" in the body".into(),
                 ));
             }
-            let points = match &doc {
-                Value::Array(items) => {
-                    check_batch(items.len())?;
-                    items
-                        .iter()
-                        .map(NumericPoint::from_json)
-                        .collect::<Result<Vec<_>, _>>()?
-                }
-                one => vec![NumericPoint::from_json(one)?],
-            };
-            store.write_numeric(&name, points)?
+            if let Value::Array(items) = &doc {
+                check_batch(items.len())?;
+            }
+            store.write_numeric(&name, NumericPoint::from_json_points(&doc)?)?
         }
         DatasourceKind::Blob => {
             let timestamp = params

@@ -2,7 +2,7 @@
 //! under the component's own principal, and each audited, exactly like an HTTP API call.
 
 use databox_arbiter::{DataRequest, Operation};
-use databox_audit::{Event, Kind, Outcome};
+use databox_audit::{Event, Outcome};
 use databox_store::query::parse_read;
 use databox_store::{
     BlobPoint, DatasourceId, DatasourceKind, KvKey, KvValue, NumericPoint, ReadOutput, StoreId,
@@ -31,14 +31,12 @@ impl HostState {
         outcome: Outcome,
     ) {
         self.ctx.env.audit.record(Event {
-            kind: Some(Kind::Access),
-            principal: self.ctx.name.clone(),
-            operation: op.as_str().to_owned(),
             store: Some(store.to_string()),
             datasource: Some(ds.to_string()),
             detail,
             count,
             outcome: Some(outcome),
+            ..Event::access(&self.ctx.name, op.as_str())
         });
     }
 
@@ -139,14 +137,7 @@ impl Host for HostState {
         let kind = store.datasource(&ds).map_err(store_error)?.meta.kind;
         let ticket = match kind {
             DatasourceKind::Numeric => {
-                let pts = match &doc {
-                    serde_json::Value::Array(items) => items
-                        .iter()
-                        .map(NumericPoint::from_json)
-                        .collect::<Result<Vec<_>, _>>(),
-                    one => NumericPoint::from_json(one).map(|p| vec![p]),
-                }
-                .map_err(store_error)?;
+                let pts = NumericPoint::from_json_points(&doc).map_err(store_error)?;
                 store.write_numeric(&ds, pts)
             }
             DatasourceKind::Blob => store.write_blob(
