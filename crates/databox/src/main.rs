@@ -5,6 +5,7 @@ mod access;
 mod bench;
 mod client;
 mod demo;
+mod scaffold;
 mod serve;
 
 use std::path::PathBuf;
@@ -75,6 +76,8 @@ enum Command {
     OwnerToken(OwnerTokenCmd),
     /// Measure the store and the API against raw SQLite in one run.
     Bench(bench::BenchArgs),
+    /// Start a new app or driver project (Rust, built for WebAssembly with the SDK).
+    New(scaffold::NewArgs),
 }
 
 #[derive(Subcommand)]
@@ -120,6 +123,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(args),
+        Command::New(args) => scaffold::run(args),
     }
 }
 
