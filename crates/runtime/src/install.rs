@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use databox_arbiter::{Arbiter, Grant, Granularity, Operation, PrincipalId, PrincipalKind};
 use databox_store::{DatasourceId, DatasourceKind, StoreId, Stores};
 
-use crate::manifest::{Kind, Manifest};
+use crate::manifest::{ANY_TYPE, Kind, Manifest, Requested};
 
 /// Why an install could not be done; nothing of it remains.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +64,7 @@ pub fn candidates(m: &Manifest, stores: &Stores) -> Vec<Candidates> {
             let mut matches = Vec::new();
             for s in stores.list() {
                 for d in s.datasources() {
-                    if d.meta.data_type == r.data_type
+                    if serves(r, &d.meta.data_type)
                         && Some(d.meta.kind) == kind
                         && let Ok(id) = DatasourceId::new(d.id.clone())
                     {
@@ -79,6 +79,11 @@ pub fn candidates(m: &Manifest, stores: &Stores) -> Vec<Candidates> {
             }
         })
         .collect()
+}
+
+/// Whether data of `data_type` can serve request `r`.
+fn serves(r: &Requested, data_type: &str) -> bool {
+    r.data_type == ANY_TYPE || r.data_type == data_type
 }
 
 fn operation(op: &str) -> Operation {
@@ -105,7 +110,7 @@ pub fn install(
         match choices.mapping.get(&r.name) {
             Some(Some((store, ds))) => {
                 let d = stores.get(store)?.datasource(ds)?;
-                if d.meta.data_type != r.data_type
+                if !serves(r, &d.meta.data_type)
                     || Some(d.meta.kind) != DatasourceKind::parse(&r.store_type).ok()
                 {
                     return Err(InstallError::Choice(format!(

@@ -167,6 +167,15 @@ pub struct Network {
     pub purpose: String,
 }
 
+/// What a component may measure of the box's own machine.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    /// Whether it may read the host's CPU load, memory and disk use (the `host-metrics` import).
+    #[serde(default)]
+    pub metrics: bool,
+}
+
 /// Resource limits.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -253,6 +262,9 @@ pub struct Manifest {
     /// Hosts it connects to (drivers).
     #[serde(default)]
     pub network: Network,
+    /// What it may measure of the box's machine (drivers).
+    #[serde(default)]
+    pub host: Host,
     /// Resource limits.
     #[serde(default)]
     pub limits: Limits,
@@ -262,6 +274,10 @@ pub struct Manifest {
     /// Timer.
     pub schedule: Option<Schedule>,
 }
+
+/// A request `type` that any kind of data of the request's store type satisfies (a chart app
+/// that can draw any series); the owner still chooses the one datasource.
+pub const ANY_TYPE: &str = "*";
 
 const OPERATIONS: [&str; 4] = ["read", "observe", "write", "actuate"];
 
@@ -452,6 +468,12 @@ impl Manifest {
         if !self.network.hosts.is_empty() {
             check_text("network.purpose", &self.network.purpose, true)?;
         }
+        if c.kind == Kind::App && self.host.metrics {
+            return Err(bad(
+                "host.metrics",
+                "apps cannot measure the host; only drivers may",
+            ));
+        }
         let l = &self.limits;
         check_range("limits.memory_mb", l.memory_mb.into(), 1, 1024)?;
         check_range("limits.cpu_ms", l.cpu_ms.into(), 1, 60_000)?;
@@ -543,11 +565,15 @@ impl Manifest {
                 Some("aggregates") => " (totals and averages only, never single values)",
                 _ => "",
             };
+            let what = if r.data_type == ANY_TYPE {
+                "one series of your choice (any kind of data)".to_owned()
+            } else {
+                format!("your {} data", r.data_type)
+            };
             out.push(format!(
-                "{}: it wants to {} your {} data{how_fine}, to {}.",
+                "{}: it wants to {} {what}{how_fine}, to {}.",
                 if r.required { "Required" } else { "Optional" },
                 verbs.join(" and "),
-                r.data_type,
                 r.purpose.trim_end_matches('.')
             ));
         }
@@ -568,6 +594,9 @@ impl Manifest {
             ));
         } else {
             out.push("It cannot connect to the Internet.".into());
+        }
+        if self.host.metrics {
+            out.push("It measures this box's machine: CPU load, memory and disk use.".into());
         }
         out.push(format!(
             "Limits: {} MiB of memory, {} ms of computing per call.",

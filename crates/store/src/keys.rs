@@ -205,7 +205,12 @@ pub(crate) fn shred(path: &Path) -> Result<(), StoreError> {
 
 /// Writes a new secret file readable by the owner only, durably (file and folder synced).
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let ctx = || format!("writing {}", path.display());
+    write_private_file(path, bytes).map_err(|e| StoreError::io(format!("writing {}", path.display()), e))
+}
+
+/// Replaces `path` with `bytes` atomically and durably (written beside it, synced, renamed, the
+/// folder synced), readable by the owner only. The box's one way to write a state or key file.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp: PathBuf = path.with_extension("tmp");
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
@@ -214,15 +219,12 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StoreError>
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(&tmp).map_err(|e| StoreError::io(ctx(), e))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| StoreError::io(ctx(), e))?;
-    fs::rename(&tmp, path).map_err(|e| StoreError::io(ctx(), e))?;
+    let mut f = opts.open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)?;
     if let Some(dir) = path.parent() {
-        fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| StoreError::io(ctx(), e))?;
+        fs::File::open(dir)?.sync_all()?;
     }
     Ok(())
 }

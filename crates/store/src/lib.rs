@@ -22,7 +22,7 @@ use std::sync::{Arc, RwLock};
 pub use engine::{Store, WriteAck, WriteTicket, now_ms};
 pub use error::StoreError;
 pub use id::{DatasourceId, KvKey, MAX_ID_LEN, MAX_KEY_LEN, StoreId, TagName};
-pub use keys::{MasterKey, MasterKeySource};
+pub use keys::{MasterKey, MasterKeySource, write_private_file};
 pub use model::{
     BlobPoint, Datasource, DatasourceKind, DatasourceMeta, Event, KvValue, NumericPoint, ReadOutput,
     Retention, Row, ValueType,

@@ -451,4 +451,13 @@ impl Event {
             | Event::Delete { datasource, .. } => datasource,
         }
     }
+
+    /// Whether a watcher whose grant covers only `window` (inclusive epoch milliseconds) may see
+    /// it: points timed outside the window are hidden; other events carry no data values.
+    pub fn is_visible_in(&self, window: Option<(i64, i64)>) -> bool {
+        match (self, window) {
+            (Event::Point { timestamp, .. }, Some((lo, hi))) => (lo..=hi).contains(timestamp),
+            _ => true,
+        }
+    }
 }

@@ -230,15 +230,13 @@ pub(crate) fn event_stream(
     name: databox_store::DatasourceId,
     window: Option<(i64, i64)>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>> + use<>> {
-    let visible = move |ev: &databox_store::Event| match (ev, window) {
-        (databox_store::Event::Point { timestamp, .. }, Some((lo, hi))) => (lo..=hi).contains(timestamp),
-        _ => true,
-    };
     let stream = BroadcastStream::new(store.subscribe()).filter_map(move |item| match item {
-        Ok(ev) if ev.datasource() == name.as_str() && visible(&ev) => Some(Ok(SseEvent::default()
-            .event("data")
-            .json_data(&*ev)
-            .unwrap_or_default())),
+        Ok(ev) if ev.datasource() == name.as_str() && ev.is_visible_in(window) => {
+            Some(Ok(SseEvent::default()
+                .event("data")
+                .json_data(&*ev)
+                .unwrap_or_default()))
+        }
         Ok(_) => None,
         Err(BroadcastStreamRecvError::Lagged(n)) => {
             Some(Ok(SseEvent::default().event("lagged").data(n.to_string())))

@@ -225,14 +225,15 @@ impl Host for HostState {
     fn observe(&mut self, datasource: String) -> Result<(), Error> {
         let (store, ds) = self.resolve(&datasource)?;
         self.check(Operation::Observe, &store, &ds, None)?;
-        Err(Error::Unavailable(
-            "delivering observed data to on-data is not built yet".into(),
-        ))
+        self.store(&store)?.datasource(&ds).map_err(store_error)?;
+        self.audit(Operation::Observe, &store, &ds, None, None, Outcome::Ok);
+        if !self.requests.observe.contains(&datasource) {
+            self.requests.observe.push(datasource);
+        }
+        Ok(())
     }
 
     fn actuate(&mut self, datasource: String, command: String) -> Result<(), Error> {
         self.write(datasource, command).map(|_| ())
     }
 }
-
-impl super::bindings::databox::component::types::Host for HostState {}

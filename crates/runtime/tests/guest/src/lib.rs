@@ -1,6 +1,8 @@
-//! A driver whose behaviour the test chooses through the `behave` setting: a good citizen that
+//! A component whose behaviour the test chooses through the `behave` setting: a good citizen that
 //! writes and reads within its grants, or a hostile one (an endless loop, a memory bomb, a read of
-//! data it was not granted, a panic).
+//! data it was not granted, a read finer than granted, a panic, a failing start, an outbound
+//! request). Built with the `net` feature it makes outbound HTTP requests (a driver); without it,
+//! it imports nothing a driver has and an app lacks, so it loads as either.
 
 wit_bindgen::generate!({ world: "driver", path: "../../../../wit" });
 
@@ -9,33 +11,102 @@ use exports::databox::component::handlers::{Guest, Request, Response};
 
 struct TestDriver;
 
+fn behave() -> String {
+    config::get("behave").unwrap_or_default()
+}
+
+#[cfg(feature = "net")]
+fn fetch(url: &str) -> Result<(u16, usize), String> {
+    use wasi::http::outgoing_handler;
+    use wasi::http::types::{Fields, Method, OutgoingRequest, Scheme};
+    use wasi::io::streams::StreamError;
+    let (scheme, rest) = url.split_once("://").ok_or("no scheme")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let req = OutgoingRequest::new(Fields::new());
+    req.set_method(&Method::Get).map_err(|_| "method")?;
+    req.set_scheme(Some(if scheme == "https" { &Scheme::Https } else { &Scheme::Http }))
+        .map_err(|_| "scheme")?;
+    req.set_authority(Some(authority)).map_err(|_| "authority")?;
+    req.set_path_with_query(Some(path)).map_err(|_| "path")?;
+    let pending = outgoing_handler::handle(req, None).map_err(|e| format!("refused: {e:?}"))?;
+    pending.subscribe().block();
+    let response = pending
+        .get()
+        .ok_or("no response")?
+        .map_err(|_| "taken")?
+        .map_err(|e| format!("failed: {e:?}"))?;
+    let status = response.status();
+    let body = response.consume().map_err(|_| "body")?;
+    let stream = body.stream().map_err(|_| "stream")?;
+    // Keeps everything it reads, as a careless driver would.
+    let mut kept: Vec<u8> = Vec::new();
+    loop {
+        match stream.blocking_read(1 << 16) {
+            Ok(chunk) => kept.extend_from_slice(&chunk),
+            Err(StreamError::Closed) => break,
+            Err(StreamError::LastOperationFailed(e)) => {
+                return Err(format!("reading the body failed: {}", e.to_debug_string()));
+            }
+        }
+    }
+    Ok((status, kept.len()))
+}
+
+#[cfg(not(feature = "net"))]
+fn fetch(_: &str) -> Result<(u16, usize), String> {
+    Err("built without the net feature".into())
+}
+
 impl Guest for TestDriver {
     fn start() -> Result<(), String> {
         log::write(log::Level::Info, "started");
-        Ok(())
+        match behave().as_str() {
+            "fail-start" => Err("cannot start today".into()),
+            "observe" => datastore::observe("source").map_err(|e| format!("{e:?}")),
+            _ => Ok(()),
+        }
     }
 
     fn on_timer() -> Result<(), String> {
-        match config::get("behave").as_deref() {
-            Some("spin") => {
+        match behave().as_str() {
+            "spin" => {
                 let mut x: u64 = 0;
                 loop {
                     x = std::hint::black_box(x.wrapping_add(1));
                 }
             }
-            Some("bomb") => {
+            "bomb" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
                     hoard.push(vec![1u8; 1 << 20]);
                     std::hint::black_box(&hoard);
                 }
             }
-            Some("snoop") => {
+            "snoop" => {
                 let answer = datastore::read("secret", "latest").map_err(|e| format!("{e:?}"))?;
                 log::write(log::Level::Info, &format!("read {} bytes", answer.len()));
                 Ok(())
             }
-            Some("panic") => panic!("a bug in the component"),
+            "raw" => {
+                let answer = datastore::read("source", "last/5").map_err(|e| format!("{e:?}"))?;
+                log::write(log::Level::Info, &format!("read raw {answer}"));
+                Ok(())
+            }
+            "hourly" => {
+                let answer = datastore::read("source", "hourly/since/0").map_err(|e| format!("{e:?}"))?;
+                log::write(log::Level::Info, &format!("read hourly {answer}"));
+                Ok(())
+            }
+            "fetch" => {
+                let url = config::get("url").unwrap_or_default();
+                let (status, size) = fetch(&url)?;
+                log::write(log::Level::Info, &format!("fetched {size} bytes, status {status}"));
+                Ok(())
+            }
+            "panic" => panic!("a bug in the component"),
             _ => {
                 let n = datastore::write("counter", "{\"value\": 1, \"source\": \"timer\"}").map_err(|e| format!("{e:?}"))?;
                 let total = datastore::read("counter", "since/0/sum").map_err(|e| format!("{e:?}"))?;
@@ -46,12 +117,22 @@ impl Guest for TestDriver {
         }
     }
 
-    fn on_data(_: String, _: String) -> Result<(), String> {
+    fn on_data(datasource: String, event: String) -> Result<(), String> {
+        log::write(log::Level::Info, &format!("data of {datasource}: {} bytes", event.len()));
+        datastore::write("counter", "{\"value\": 1, \"source\": \"data\"}").map_err(|e| format!("{e:?}"))?;
         Ok(())
     }
 
-    fn handle(_: Request) -> Response {
-        Response { status: 404, headers: vec![], body: b"nothing here".to_vec() }
+    fn handle(req: Request) -> Response {
+        match (behave().as_str(), req.path.as_str()) {
+            ("big-page", _) => Response { status: 200, headers: vec![], body: vec![b'x'; 4 << 20] },
+            (_, "/hello") => Response {
+                status: 200,
+                headers: vec![("content-type".into(), "text/plain".into())],
+                body: format!("hello {}", req.query).into_bytes(),
+            },
+            _ => Response { status: 404, headers: vec![], body: b"nothing here".to_vec() },
+        }
     }
 }
 
