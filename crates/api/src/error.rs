@@ -37,6 +37,12 @@ pub enum ApiError {
     /// The box failed.
     #[error("{0}")]
     Internal(String),
+    /// Not available now (a stopped component, a box without a runtime).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A component behind the box failed to answer.
+    #[error("{0}")]
+    BadGateway(String),
 }
 
 /// The JSON body of every error.
@@ -65,6 +71,8 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
         }
     }
 }

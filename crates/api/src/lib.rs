@@ -21,7 +21,7 @@ use databox_arbiter::Arbiter;
 use databox_audit::AuditLog;
 use databox_store::Stores;
 pub use error::{ApiError, ErrorBody};
-use routes::{admin, cat, kv, stores, ts};
+use routes::{admin, cat, components, kv, stores, ts};
 use utoipa::OpenApi;
 
 /// What every handler shares.
@@ -33,6 +33,8 @@ pub struct AppState {
     pub arbiter: Arc<Arbiter>,
     /// The record of every access.
     pub audit: Arc<AuditLog>,
+    /// The installed apps and drivers, when the box runs them.
+    pub components: Option<databox_runtime::Supervisor>,
     closing: tokio::sync::watch::Receiver<bool>,
     closer: Arc<tokio::sync::watch::Sender<bool>>,
 }
@@ -45,9 +47,16 @@ impl AppState {
             stores,
             arbiter,
             audit,
+            components: None,
             closing,
             closer: Arc::new(closer),
         }
+    }
+
+    /// The same state, running apps and drivers with `components`.
+    pub fn with_components(mut self, components: databox_runtime::Supervisor) -> Self {
+        self.components = Some(components);
+        self
     }
 
     /// Ends every long-lived response (observe streams), so that a graceful shutdown, which
@@ -171,6 +180,26 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/audit/verify", get(admin::audit_verify))
         .route("/api/v1/audit/tail", get(admin::audit_tail))
         .route("/api/v1/statement", get(admin::statement))
+        .route(
+            "/api/v1/components",
+            get(components::list).post(components::install),
+        )
+        .route(
+            "/api/v1/components/review",
+            axum::routing::post(components::review),
+        )
+        .route(
+            "/api/v1/components/{name}",
+            get(components::show).delete(components::uninstall),
+        )
+        .route("/api/v1/components/{name}/logs", get(components::logs))
+        .route(
+            "/api/v1/components/{name}/{action}",
+            axum::routing::post(components::act),
+        )
+        .route("/app/{name}", axum::routing::any(components::page))
+        .route("/app/{name}/", axum::routing::any(components::page))
+        .route("/app/{name}/{*path}", axum::routing::any(components::page))
         .route_layer(from_fn_with_state(state.clone(), access::authorize))
         .fallback(not_found)
         .method_not_allowed_fallback(wrong_method)

@@ -26,6 +26,13 @@ pub struct Conn {
     token: Option<String>,
 }
 
+impl Conn {
+    /// The box's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
 #[derive(clap::Subcommand)]
 pub enum StoreCmd {
     /// List stores and their datasources.

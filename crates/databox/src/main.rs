@@ -4,7 +4,9 @@
 mod access;
 mod bench;
 mod client;
+mod components;
 mod demo;
+mod first_party;
 mod scaffold;
 mod serve;
 
@@ -76,6 +78,9 @@ enum Command {
     OwnerToken(OwnerTokenCmd),
     /// Measure the store and the API against raw SQLite in one run.
     Bench(bench::BenchArgs),
+    /// Apps and drivers: install, start, stop, logs, uninstall, pack.
+    #[command(subcommand)]
+    Component(components::ComponentCmd),
     /// Start a new app or driver project (Rust, built for WebAssembly with the SDK).
     New(scaffold::NewArgs),
 }
@@ -124,6 +129,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(args) => bench::run(args),
         Command::New(args) => scaffold::run(args),
+        Command::Component(c) => components::run(c),
     }
 }
 

@@ -66,6 +66,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     let (arbiter, new_token) = Arbiter::open(&args.data_dir).context("opening the arbiter")?;
     let audit = AuditLog::open(&args.data_dir.join("audit")).context("opening the audit log")?;
+    let first_start = new_token.is_some();
     if args.demo {
         crate::demo::seed(&stores).context("creating the demo data")?;
     }
@@ -103,7 +104,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 }
             }
         });
-        let state = AppState::new(stores.clone(), Arc::new(arbiter), audit.clone());
+        let arbiter = Arc::new(arbiter);
+        let env = databox_runtime::host::Env {
+            stores: stores.clone(),
+            arbiter: arbiter.clone(),
+            audit: audit.clone(),
+            data_dir: args.data_dir.clone(),
+        };
+        let data_dir = args.data_dir.clone();
+        let components =
+            tokio::task::spawn_blocking(move || databox_runtime::Supervisor::open(&data_dir, env))
+                .await?
+                .context("opening the installed apps and drivers")?;
+        if args.demo && first_start {
+            crate::first_party::install_demo(&components);
+        }
+        for c in components.list() {
+            println!("  {} {} ({}): {:?}", c.kind, c.name, c.version, c.status);
+        }
+        let state = AppState::new(stores.clone(), arbiter, audit.clone()).with_components(components.clone());
         let closer = state.clone();
         axum::serve(listener, databox_api::router(state))
             .with_graceful_shutdown(async move {
@@ -112,6 +131,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             })
             .await
             .context("serving the API")?;
+        components.shutdown();
         tokio::task::spawn_blocking(move || {
             stores.close();
             audit.close();

@@ -33,7 +33,7 @@ const LOG_LINES: usize = 500;
 /// The longest wait before restarting a failing component.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Largest accepted component, bytes.
-pub const MAX_WASM_BYTES: usize = 64 << 20;
+pub const MAX_WASM_BYTES: usize = 12 << 20;
 
 /// Why a lifecycle request failed. Nothing half-done remains.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +87,9 @@ pub struct InstallRequest {
     /// Start it at once (default true).
     #[serde(default = "yes")]
     pub start: bool,
+    /// Run its timer every this many seconds instead of its manifest's schedule (1-86400).
+    #[serde(default)]
+    pub every_seconds: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -201,6 +204,17 @@ struct Record {
     token: String,
     running: bool,
     installed_ms: i64,
+    /// The owner's schedule, overriding the manifest's.
+    #[serde(default)]
+    every_seconds: Option<u32>,
+}
+
+impl Record {
+    fn every(&self, m: &Manifest) -> Option<u32> {
+        m.schedule
+            .as_ref()
+            .map(|s| self.every_seconds.unwrap_or(s.every_seconds))
+    }
 }
 
 struct Slot {
@@ -384,6 +398,18 @@ impl Supervisor {
     ) -> Result<ComponentInfo, SupervisorError> {
         let m = Manifest::parse(manifest_text).map_err(|e| SupervisorError::Invalid(e.to_string()))?;
         let name = m.component.name.clone();
+        if let Some(every) = req.every_seconds {
+            if m.schedule.is_none() {
+                return Err(SupervisorError::Invalid(format!(
+                    "{name} has no timer to schedule"
+                )));
+            }
+            if !(1..=86_400).contains(&every) {
+                return Err(SupervisorError::Invalid(format!(
+                    "every_seconds {every} is outside 1..=86400"
+                )));
+            }
+        }
         if wasm.len() > MAX_WASM_BYTES {
             return Err(SupervisorError::Invalid(format!(
                 "the component is {} bytes; the most is {MAX_WASM_BYTES}",
@@ -423,6 +449,7 @@ impl Supervisor {
                     Record {
                         manifest: manifest_text.to_owned(),
                         wasm_sha256: sha,
+                        every_seconds: req.every_seconds.or(old_record.every_seconds),
                         config: if req.config.is_empty() {
                             old_record.config.clone()
                         } else {
@@ -507,6 +534,7 @@ impl Supervisor {
             token: installed.token,
             running: req.start,
             installed_ms: now_ms(),
+            every_seconds: req.every_seconds,
         })
     }
 
@@ -718,10 +746,9 @@ impl Supervisor {
         }
         let loaded = slot.loaded.clone().expect("loaded above");
         let every = slot
-            .manifest
-            .schedule
-            .as_ref()
-            .map(|s| Duration::from_secs(s.every_seconds.into()));
+            .record
+            .every(&slot.manifest)
+            .map(|s| Duration::from_secs(s.into()));
         let (stop_tx, stop_rx) = watch::channel(false);
         slot.status = Status::Starting;
         let sup = self.clone();
@@ -963,7 +990,7 @@ fn info_of(name: &str, s: &Slot) -> ComponentInfo {
         url: c.ui.then(|| format!("/app/{name}/")),
         store: name.to_owned(),
         mapping: s.record.mapping.clone(),
-        every_seconds: s.manifest.schedule.as_ref().map(|x| x.every_seconds),
+        every_seconds: s.record.every(&s.manifest),
         installed_ms: s.record.installed_ms,
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod cat;
+pub mod components;
 pub mod kv;
 pub mod stores;
 pub mod ts;
