@@ -249,7 +249,7 @@ pub fn run(args: NewArgs) -> anyhow::Result<()> {
     println!("Created the {} {} in {}", kind.word(), args.name, shown.display());
     println!("Next:");
     println!("  cd {}", shown.display());
-    println!("  cargo build --release          # needs: rustup target add wasm32-wasip2");
+    println!("  cargo build --release         # needs: rustup target add wasm32-wasip2");
     println!("  databox component install .   # with the box running; it shows what the manifest asks for");
     Ok(())
 }

@@ -7,6 +7,7 @@ use databox_store::query::parse_read;
 use databox_store::{
     BlobPoint, DatasourceId, DatasourceKind, KvKey, KvValue, NumericPoint, ReadOutput, StoreId,
 };
+use percent_encoding::percent_decode_str;
 
 use super::HostState;
 use super::bindings::databox::component::datastore::Host;
@@ -87,7 +88,12 @@ fn store_error(e: databox_store::StoreError) -> Error {
 impl Host for HostState {
     fn read(&mut self, datasource: String, query: String) -> Result<String, Error> {
         let (store, ds) = self.resolve(&datasource)?;
-        let segments: Vec<String> = query.split('/').map(str::to_owned).collect();
+        // One path segment each, percent-decoded, exactly as the HTTP API takes them.
+        let segments = query
+            .split('/')
+            .map(|s| percent_decode_str(s).decode_utf8().map(|c| c.into_owned()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| Error::BadRequest("the query is not UTF-8 after percent-decoding".into()))?;
         let mut q = parse_read(&segments).map_err(|e| Error::BadRequest(e.to_string()))?;
         let access = self.check(Operation::Read, &store, &ds, Some(&q))?;
         q.window = access.window;
@@ -234,6 +240,12 @@ impl Host for HostState {
     }
 
     fn actuate(&mut self, datasource: String, command: String) -> Result<(), Error> {
+        let (store, ds) = self.resolve(&datasource)?;
+        if !self.store(&store)?.is_actuator(&ds) {
+            return Err(Error::BadRequest(format!(
+                "{datasource} is not an actuator; use write"
+            )));
+        }
         self.write(datasource, command).map(|_| ())
     }
 }

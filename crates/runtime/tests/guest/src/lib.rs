@@ -106,6 +106,16 @@ impl Guest for TestDriver {
                 log::write(log::Level::Info, &format!("fetched {size} bytes, status {status}"));
                 Ok(())
             }
+            "read-loop" => {
+                // The benchmark: many small reads through the host, nothing else.
+                let n: u32 = config::get("n").and_then(|v| v.parse().ok()).unwrap_or(1000);
+                let mut bytes = 0;
+                for _ in 0..n {
+                    bytes += datastore::read("source", "latest").map_err(|e| format!("{e:?}"))?.len();
+                }
+                std::hint::black_box(bytes);
+                Ok(())
+            }
             "panic" => panic!("a bug in the component"),
             _ => {
                 let n = datastore::write("counter", "{\"value\": 1, \"source\": \"timer\"}").map_err(|e| format!("{e:?}"))?;
