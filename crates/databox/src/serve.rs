@@ -117,7 +117,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .await?
                 .context("opening the installed apps and drivers")?;
         if args.demo && first_start {
-            crate::first_party::install_demo(&components);
+            let c = components.clone();
+            tokio::task::spawn_blocking(move || crate::first_party::install_demo(&c)).await?;
         }
         for c in components.list() {
             println!("  {} {} ({}): {:?}", c.kind, c.name, c.version, c.status);

@@ -90,15 +90,9 @@ fn operation(op: &str) -> Operation {
     Operation::parse(op).expect("validated by the manifest")
 }
 
-/// Installs `m` with the owner's `choices`: registers the principal, creates its store and the
-/// datasources it provides, turns each mapped request into grants, and mints its token. On any
-/// failure, everything done so far is undone.
-pub fn install(
-    m: &Manifest,
-    choices: &Choices,
-    stores: &Stores,
-    arbiter: &Arbiter,
-) -> Result<Installed, InstallError> {
+/// Checks the owner's `choices` against `m` and the box, changing nothing: every mapped request
+/// names a datasource of the right kind, every required one is mapped.
+pub fn check_choices(m: &Manifest, choices: &Choices, stores: &Stores) -> Result<(), InstallError> {
     for name in choices.mapping.keys() {
         if !m.requests.iter().any(|r| &r.name == name) {
             return Err(InstallError::Choice(format!(
@@ -132,6 +126,19 @@ pub fn install(
             _ => {}
         }
     }
+    Ok(())
+}
+
+/// Installs `m` with the owner's `choices`: registers the principal, creates its store and the
+/// datasources it provides, turns each mapped request into grants, and mints its token. On any
+/// failure, everything done so far is undone.
+pub fn install(
+    m: &Manifest,
+    choices: &Choices,
+    stores: &Stores,
+    arbiter: &Arbiter,
+) -> Result<Installed, InstallError> {
+    check_choices(m, choices, stores)?;
     let principal = PrincipalId::new(m.component.name.clone())?;
     let store = StoreId::new(m.component.name.clone())?;
     let kind = if m.component.kind == Kind::App {

@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 use crate::host::{
     CallError, ComponentCtx, Env, HttpRequest, HttpResponse, Loaded, Report, RunError, Runtime,
 };
-use crate::install::{Candidates, Choices, InstallError, candidates, install, new_asks};
+use crate::install::{Candidates, Choices, InstallError, candidates, check_choices, install, new_asks};
 use crate::manifest::{Kind, Manifest};
 
 /// Lines of a component's log kept for the owner.
@@ -72,7 +72,7 @@ fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Superv
 }
 
 /// What the owner decided at install.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstallRequest {
     /// For each request of the manifest, `"store/datasource"`, or `null` to decline an optional one.
@@ -94,6 +94,18 @@ pub struct InstallRequest {
 
 fn yes() -> bool {
     true
+}
+
+impl Default for InstallRequest {
+    fn default() -> Self {
+        InstallRequest {
+            mapping: BTreeMap::new(),
+            config: BTreeMap::new(),
+            approve: false,
+            start: true,
+            every_seconds: None,
+        }
+    }
 }
 
 /// What the owner sees before installing.
@@ -441,6 +453,7 @@ impl Supervisor {
             .slots()
             .get(&name)
             .map(|s| (s.manifest.clone(), s.record.clone()));
+        let was_running = self.slots().get(&name).is_some_and(|s| s.worker.is_some());
         let sha = hex::encode(sha2::Sha256::digest(wasm));
         let record = match existing {
             Some((old, old_record)) => {
@@ -460,6 +473,11 @@ impl Supervisor {
                 } else if !req.approve {
                     return Err(SupervisorError::NeedsApproval(asks));
                 } else {
+                    // Everything that can be refused is checked before the old grants go.
+                    let choices = Choices {
+                        mapping: typed_mapping(&req.mapping)?,
+                    };
+                    check_choices(&m, &choices, &self.inner.env.stores)?;
                     self.stop_worker(&name);
                     let principal = PrincipalId::new(name.clone())
                         .map_err(|e| SupervisorError::Invalid(e.to_string()))?;
@@ -486,7 +504,6 @@ impl Supervisor {
         {
             let mut slots = self.slots();
             let old = slots.remove(&name);
-            let was_running = old.as_ref().is_some_and(|s| s.worker.is_some());
             let mut slot = Slot {
                 record,
                 manifest,
@@ -509,7 +526,7 @@ impl Supervisor {
         let mut ev = Event::of(AuditKind::Admin, "owner", "install component");
         ev.detail = Some(format!("{name} {}", m.component.version));
         self.inner.env.audit.record(ev);
-        if req.start {
+        if req.start || was_running {
             self.spawn_worker(&name)?;
         }
         self.info(&name)
@@ -794,11 +811,10 @@ impl Supervisor {
     ) {
         let mut failures: u32 = 0;
         let (data_tx, mut data_rx) = mpsc::channel::<(String, String)>(1024);
-        let mut watchers: Vec<JoinHandle<()>> = Vec::new();
+        // Aborted when this task ends or is aborted (stop, uninstall, shutdown).
+        let mut watchers = Watchers::default();
         'restart: loop {
-            for w in watchers.drain(..) {
-                w.abort();
-            }
+            watchers.abort_all();
             self.note(&name, |s| s.status = Status::Starting);
             let l = loaded.clone();
             let failed = match self.run_call(&name, move || l.start()).await {
@@ -807,8 +823,8 @@ impl Supervisor {
                         s.status = Status::Running;
                         push_log(&mut s.logs, "box: started".into());
                     });
-                    for ds in report.requests.observe {
-                        watchers.push(self.watch(&loaded, ds, data_tx.clone()));
+                    for (ds, events) in report.requests.observe {
+                        watchers.0.push(self.watch(&loaded, ds, events, data_tx.clone()));
                     }
                     None
                 }
@@ -841,8 +857,8 @@ impl Supervisor {
                 match outcome {
                     Ok(report) => {
                         failures = 0;
-                        for ds in report.requests.observe {
-                            watchers.push(self.watch(&loaded, ds, data_tx.clone()));
+                        for (ds, events) in report.requests.observe {
+                            watchers.0.push(self.watch(&loaded, ds, events, data_tx.clone()));
                         }
                         self.note(&name, |s| s.status = Status::Running);
                     }
@@ -855,9 +871,6 @@ impl Supervisor {
                     }
                 }
             }
-        }
-        for w in watchers {
-            w.abort();
         }
     }
 
@@ -898,6 +911,7 @@ impl Supervisor {
         &self,
         loaded: &Arc<Loaded>,
         name: String,
+        mut events: tokio::sync::broadcast::Receiver<Arc<databox_store::Event>>,
         tx: mpsc::Sender<(String, String)>,
     ) -> JoinHandle<()> {
         let ctx_loaded = loaded.clone();
@@ -907,10 +921,6 @@ impl Supervisor {
             let Some((store_id, ds)) = ctx.datasources.get(&name).cloned() else {
                 return;
             };
-            let Ok(store) = ctx.env.stores.get(&store_id) else {
-                return;
-            };
-            let mut events = store.subscribe();
             let list = [ds.clone()];
             loop {
                 let ev = match events.recv().await {
@@ -955,6 +965,24 @@ impl Supervisor {
                 }
             }
         })
+    }
+}
+
+/// The observation tasks of one worker, aborted with it.
+#[derive(Default)]
+struct Watchers(Vec<JoinHandle<()>>);
+
+impl Watchers {
+    fn abort_all(&mut self) {
+        for w in self.0.drain(..) {
+            w.abort();
+        }
+    }
+}
+
+impl Drop for Watchers {
+    fn drop(&mut self) {
+        self.abort_all();
     }
 }
 

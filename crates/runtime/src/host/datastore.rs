@@ -231,10 +231,11 @@ impl Host for HostState {
     fn observe(&mut self, datasource: String) -> Result<(), Error> {
         let (store, ds) = self.resolve(&datasource)?;
         self.check(Operation::Observe, &store, &ds, None)?;
-        self.store(&store)?.datasource(&ds).map_err(store_error)?;
+        let s = self.store(&store)?;
+        s.datasource(&ds).map_err(store_error)?;
         self.audit(Operation::Observe, &store, &ds, None, None, Outcome::Ok);
-        if !self.requests.observe.contains(&datasource) {
-            self.requests.observe.push(datasource);
+        if !self.requests.observe.iter().any(|(n, _)| n == &datasource) {
+            self.requests.observe.push((datasource, s.subscribe()));
         }
         Ok(())
     }

@@ -138,8 +138,12 @@ impl ComponentCtx {
 /// What a component asked for during a call that the caller acts on after it.
 #[derive(Debug, Default)]
 pub struct Requests {
-    /// Its names of datasources it asked to observe (already checked by the arbiter).
-    pub observe: Vec<String>,
+    /// Datasources it asked to observe (already checked by the arbiter): its name for each, and
+    /// the store's events from the moment it asked, so nothing written meanwhile is missed.
+    pub observe: Vec<(
+        String,
+        tokio::sync::broadcast::Receiver<Arc<databox_store::Event>>,
+    )>,
 }
 
 /// The per-instance state wasmtime hands to imports.
@@ -183,7 +187,13 @@ impl log::Host for HostState {
     fn write(&mut self, level: log::Level, message: String) {
         if self.logs.len() < MAX_LOG_LINES {
             let message: String = message.chars().take(1000).collect();
-            self.logs.push(format!("{level:?}: {message}"));
+            let level = match level {
+                log::Level::Debug => "Debug",
+                log::Level::Info => "Info",
+                log::Level::Warn => "Warn",
+                log::Level::Error => "Error",
+            };
+            self.logs.push(format!("{level}: {message}"));
         }
     }
 }
