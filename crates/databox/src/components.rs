@@ -135,11 +135,12 @@ pub fn load(source: &str, manifest: Option<&Path>) -> anyhow::Result<Package> {
     if path.is_dir() {
         let manifest = std::fs::read_to_string(path.join("manifest.toml"))
             .with_context(|| format!("reading {}", path.join("manifest.toml").display()))?;
-        let candidates = [
-            path.join(PACKAGE_WASM),
-            path.join("target/wasm32-wasip2/release")
-                .join(wasm_name(&manifest)?),
-        ];
+        let built = Path::new("wasm32-wasip2/release").join(wasm_name(&manifest)?);
+        let mut candidates = vec![path.join(PACKAGE_WASM), path.join("target").join(&built)];
+        // Where cargo put it when the author builds into a shared target folder.
+        if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+            candidates.push(Path::new(&target).join(&built));
+        }
         let wasm_path = candidates.iter().find(|p| p.is_file()).with_context(|| {
             format!(
                 "no built component in {}: build it (cargo build --release) or put it at {}",
@@ -167,9 +168,14 @@ fn unpack(path: &Path) -> anyhow::Result<Package> {
     let (mut manifest, mut wasm) = (None, None);
     for entry in archive
         .entries()
-        .with_context(|| format!("{} is not a package (a tar archive)", path.display()))?
+        .with_context(|| format!("{} is not a Databox package (a tar archive)", path.display()))?
     {
-        let mut entry = entry.with_context(|| format!("{} is damaged", path.display()))?;
+        let mut entry = entry.with_context(|| {
+            format!(
+                "{} is not a Databox package: it is damaged or not a tar archive",
+                path.display()
+            )
+        })?;
         let name = entry.path()?.to_string_lossy().into_owned();
         let limit = databox_runtime::supervisor::MAX_WASM_BYTES as u64 + 1;
         let mut bytes = Vec::new();

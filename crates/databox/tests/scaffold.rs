@@ -2,6 +2,8 @@
 //! WebAssembly components whose manifests the box accepts; bad names and taken folders are
 //! refused before anything is written.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -43,6 +45,9 @@ fn scaffolded_app_and_driver_build_into_components_the_box_accepts() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let running = common::BoxProcess::start(data.path(), &["--demo"]);
+    let token = running.new_token.clone().unwrap();
     for (kind, name) in [("app", "demo-app"), ("driver", "demo-driver")] {
         let out = databox(&["new", kind, name], tmp.path());
         assert!(
@@ -89,7 +94,70 @@ fn scaffolded_app_and_driver_build_into_components_the_box_accepts() {
             "{} is not a component",
             wasm.display()
         );
+
+        // It installs into a running box: from its folder, from a package, from the .wasm.
+        let project_arg = project.to_string_lossy().into_owned();
+        // The app asks for a series; the driver asks for nothing.
+        let map: &[&str] = if kind == "app" {
+            &["--map", "source=demo/temperature"]
+        } else {
+            &[]
+        };
+        let from_folder = Command::new(common::BIN)
+            .args(["component", "install", &project_arg])
+            .args(map)
+            .env("DATABOX_URL", &running.url)
+            .env("DATABOX_TOKEN", &token)
+            .env("CARGO_TARGET_DIR", shared_target())
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&from_folder.stdout);
+        assert!(
+            from_folder.status.success() && out.contains(&format!("installed {name}")),
+            "{out}{}",
+            stderr(&from_folder)
+        );
+        let (ok, list, _) = running.cli(&token, &["component", "list"]);
+        assert!(ok && list.contains(name), "{list}");
+        let (ok, _, err) = running.cli(&token, &["component", "uninstall", name, "--erase"]);
+        assert!(ok, "{err}");
+
+        let package = tmp
+            .path()
+            .join(format!("{name}.dbx"))
+            .to_string_lossy()
+            .into_owned();
+        std::fs::copy(&wasm, project.join("component.wasm")).unwrap();
+        let (ok, _, err) = running.cli(&token, &["component", "pack", &project_arg, "--output", &package]);
+        assert!(ok, "{err}");
+        let (ok, out, err) = running.cli(&token, &[&["component", "install", &package][..], map].concat());
+        assert!(ok && out.contains(&format!("installed {name}")), "{out}{err}");
+        let (ok, _, err) = running.cli(&token, &["component", "uninstall", name, "--erase"]);
+        assert!(ok, "{err}");
+
+        let manifest_path = project.join("manifest.toml").to_string_lossy().into_owned();
+        let wasm_arg = wasm.to_string_lossy().into_owned();
+        let (ok, out, err) = running.cli(
+            &token,
+            &[
+                &["component", "install", &wasm_arg, "--manifest", &manifest_path][..],
+                map,
+            ]
+            .concat(),
+        );
+        assert!(ok && out.contains(&format!("installed {name}")), "{out}{err}");
     }
+    // A damaged package is refused with a clear message, and the box goes on.
+    let bad = tmp.path().join("bad.dbx").to_string_lossy().into_owned();
+    std::fs::write(&bad, b"not a tar archive at all").unwrap();
+    let (ok, _, err) = running.cli(&token, &["component", "install", &bad]);
+    assert!(!ok && err.contains("not a Databox package"), "{err}");
+    let (ok, list, _) = running.cli(&token, &["component", "list"]);
+    assert!(
+        ok && list.contains("demo-driver") && list.contains("demo-app"),
+        "{list}"
+    );
+    running.stop();
 }
 
 #[test]
