@@ -612,6 +612,52 @@ fn an_app_that_imports_outbound_http_does_not_load_nor_install() {
 }
 
 #[test]
+fn a_component_has_no_files_no_environment_and_no_sockets() {
+    let b = setup();
+    // A real listener the component knows the address of: it must never see a connection.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    for (kind, manifest) in [
+        ("driver", driver_manifest("escaper", &[], "")),
+        ("app", app_manifest("escaper-app", "raw")),
+    ] {
+        let token = install_as(&b, &manifest);
+        let loaded = load(
+            &b,
+            &manifest,
+            &token,
+            false,
+            &[("behave", "escape"), ("addr", &addr)],
+        )
+        .unwrap();
+        let report = run(&loaded).unwrap();
+        let line = report
+            .logs
+            .iter()
+            .find(|l| l.contains("file "))
+            .unwrap_or_else(|| panic!("{kind}: {:?}", report.logs));
+        assert!(line.contains("file Err("), "{kind} read a host file: {line}");
+        assert!(line.contains("listing Err("), "{kind} listed a folder: {line}");
+        assert!(line.contains("create Err("), "{kind} created a file: {line}");
+        assert!(
+            line.contains("env 0;"),
+            "{kind} saw environment variables: {line}"
+        );
+        assert!(
+            line.contains("tcp Err("),
+            "{kind} opened a TCP connection: {line}"
+        );
+        assert!(line.contains("udp Err("), "{kind} bound a UDP socket: {line}");
+    }
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the listener saw a connection"
+    );
+    bystander_still_works(&b);
+}
+
+#[test]
 fn an_app_reading_a_datasource_it_was_not_granted_is_refused_and_audited() {
     let b = setup();
     let manifest = app_manifest("snooper", "raw");

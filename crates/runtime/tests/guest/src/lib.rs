@@ -116,6 +116,23 @@ impl Guest for TestDriver {
                 std::hint::black_box(bytes);
                 Ok(())
             }
+            "escape" => {
+                // Tries every way out a WASI program has; the box grants none of them.
+                let file = std::fs::read("/etc/passwd").map(|b| b.len()).map_err(|e| e.kind());
+                let listing = std::fs::read_dir("/").map(|d| d.count()).map_err(|e| e.kind());
+                let created = std::fs::write("escape.txt", b"x").map_err(|e| e.kind());
+                let env = std::env::vars().count();
+                let addr = config::get("addr").unwrap_or_else(|| "127.0.0.1:9".into());
+                let socket = std::net::TcpStream::connect(&addr).map(|_| ()).map_err(|e| e.kind());
+                let udp = std::net::UdpSocket::bind("0.0.0.0:0").map(|_| ()).map_err(|e| e.kind());
+                log::write(
+                    log::Level::Info,
+                    &format!(
+                        "file {file:?}; listing {listing:?}; create {created:?}; env {env}; tcp {socket:?}; udp {udp:?}"
+                    ),
+                );
+                Ok(())
+            }
             "panic" => panic!("a bug in the component"),
             _ => {
                 let n = datastore::write("counter", "{\"value\": 1, \"source\": \"timer\"}").map_err(|e| format!("{e:?}"))?;
