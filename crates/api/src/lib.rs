@@ -21,7 +21,7 @@ use databox_arbiter::Arbiter;
 use databox_audit::AuditLog;
 use databox_store::Stores;
 pub use error::{ApiError, ErrorBody};
-use routes::{admin, cat, components, kv, stores, ts};
+use routes::{admin, cat, components, exports, kv, stores, ts};
 use utoipa::OpenApi;
 
 /// What every handler shares.
@@ -35,6 +35,8 @@ pub struct AppState {
     pub audit: Arc<AuditLog>,
     /// The installed apps and drivers, when the box runs them.
     pub components: Option<databox_runtime::Supervisor>,
+    /// The export service, when the box runs it.
+    pub exports: Option<databox_export::ExportService>,
     closing: tokio::sync::watch::Receiver<bool>,
     closer: Arc<tokio::sync::watch::Sender<bool>>,
 }
@@ -48,9 +50,16 @@ impl AppState {
             arbiter,
             audit,
             components: None,
+            exports: None,
             closing,
             closer: Arc::new(closer),
         }
+    }
+
+    /// The same state, sending data out through `exports`.
+    pub fn with_exports(mut self, exports: databox_export::ExportService) -> Self {
+        self.exports = Some(exports);
+        self
     }
 
     /// The same state, running apps and drivers with `components`.
@@ -197,6 +206,14 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/components/{name}/{action}",
             axum::routing::post(components::act),
         )
+        .route("/api/v1/exports", get(exports::list))
+        .route("/api/v1/exports/receipts", get(exports::receipts))
+        .route("/api/v1/exports/settings", get(exports::settings))
+        .route("/api/v1/exports/review/{app}", axum::routing::put(exports::review))
+        .route("/api/v1/exports/copies", axum::routing::put(exports::copies))
+        .route("/api/v1/exports/revoke", axum::routing::post(exports::revoke))
+        .route("/api/v1/exports/{id}", get(exports::show))
+        .route("/api/v1/exports/{id}/{decision}", axum::routing::post(exports::decide))
         .route("/app/{name}", axum::routing::any(components::page))
         .route("/app/{name}/", axum::routing::any(components::page))
         .route("/app/{name}/{*path}", axum::routing::any(components::page))

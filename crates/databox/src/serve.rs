@@ -105,11 +105,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
         });
         let arbiter = Arc::new(arbiter);
+        let export_stores = stores.clone();
+        let export_audit = audit.clone();
+        let exports = tokio::task::spawn_blocking(move || {
+            databox_export::ExportService::open(&export_stores, export_audit)
+        })
+        .await?
+        .context("opening the export service")?;
         let env = databox_runtime::host::Env {
             stores: stores.clone(),
             arbiter: arbiter.clone(),
             audit: audit.clone(),
             data_dir: args.data_dir.clone(),
+            exports: Some(exports.clone()),
         };
         let data_dir = args.data_dir.clone();
         let components =
@@ -123,7 +131,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         for c in components.list() {
             println!("  {} {} ({}): {:?}", c.kind, c.name, c.version, c.status);
         }
-        let state = AppState::new(stores.clone(), arbiter, audit.clone()).with_components(components.clone());
+        let state = AppState::new(stores.clone(), arbiter, audit.clone())
+            .with_components(components.clone())
+            .with_exports(exports);
         let closer = state.clone();
         axum::serve(listener, databox_api::router(state))
             .with_graceful_shutdown(async move {

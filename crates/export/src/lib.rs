@@ -1,4 +1,664 @@
-//! The export service: the only way data leaves the box, only to destinations the owner approved,
-//! durably queued, retried, and receipted.
+//! The export service: the only way data leaves the box. An app (through its `data-export`
+//! import) asks to send a body to a destination; the caller has already checked that the owner
+//! approved that destination for that app. The service:
 //!
-//! Not built yet: this crate is the place for it (issue 5).
+//! - refuses destinations the owner revoked since, and bodies over the app's size limit;
+//! - queues each export **durably** in its own encrypted store (`exports`) before answering, so a
+//!   crash or restart loses none;
+//! - holds it for the owner's decision when the app is on **review**; a rejected export is never
+//!   sent and its body is deleted;
+//! - delivers with retries and exponential backoff, within the app's hourly rate, sending the
+//!   export's id as `Idempotency-Key`, so a destination that honours it sees each export once even
+//!   when a delivery is repeated after a crash;
+//! - records every attempt and outcome in the audit log and a **receipt** for every delivery
+//!   (destination, size, SHA-256 of the body, the approval it used, time, HTTP status); keeps a
+//!   copy of what was sent only when the owner chose to.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use databox_audit::{AuditLog, Event, Kind, Outcome};
+use databox_store::{
+    DatasourceId, DatasourceKind, DatasourceMeta, KvKey, KvValue, Store, StoreError, StoreId, Stores, now_ms,
+};
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+
+/// The store holding the queue, the bodies and the settings.
+pub const STORE: &str = "exports";
+const QUEUE: &str = "queue";
+const BODIES: &str = "bodies";
+const SETTINGS: &str = "settings";
+/// After this many failed attempts an export is given up.
+pub const MAX_ATTEMPTS: u32 = 12;
+/// The longest wait between attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// Why the service refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The owner revoked this destination, or the body is over the app's limit.
+    #[error("{0}")]
+    Refused(String),
+    /// No such export.
+    #[error("no export {0}")]
+    NotFound(String),
+    /// The export is not in a state that allows this.
+    #[error("{0}")]
+    Conflict(String),
+    /// The queue's store failed.
+    #[error("the export queue: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Where an export is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportState {
+    /// Waiting for the owner to approve or reject it.
+    Review,
+    /// Waiting to be sent (or to be sent again).
+    Queued,
+    /// Sent; the destination answered 2xx.
+    Delivered,
+    /// Given up: the destination refused it, or every attempt failed.
+    Failed,
+    /// The owner rejected it; never sent.
+    Rejected,
+    /// The owner revoked its destination before it was sent.
+    Cancelled,
+}
+
+/// The proof of a delivery.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// Where it went.
+    pub destination: String,
+    /// Body size, bytes.
+    pub size: u64,
+    /// SHA-256 of the body, hex.
+    pub sha256: String,
+    /// The owner's approval it was sent under.
+    pub grant: String,
+    /// When the destination answered, epoch ms.
+    pub delivered_ms: i64,
+    /// The destination's HTTP status.
+    pub status: u16,
+    /// Attempts it took.
+    pub attempts: u32,
+}
+
+/// One export.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Export {
+    /// Its id, also its `Idempotency-Key`.
+    pub id: String,
+    /// The app that asked.
+    pub app: String,
+    /// Where to.
+    pub destination: String,
+    /// The body's media type.
+    pub content_type: String,
+    /// Body size, bytes.
+    pub size: u64,
+    /// SHA-256 of the body, hex.
+    pub sha256: String,
+    /// The owner's approval it falls under (the manifest destination approved at install).
+    pub grant: String,
+    /// The app's hourly limit, from its manifest.
+    pub per_hour: u32,
+    /// Where it is.
+    pub state: ExportState,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// When the next attempt is due, epoch ms.
+    pub next_attempt_ms: i64,
+    /// When it was asked for, epoch ms.
+    pub created_ms: i64,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// Its receipt, once delivered.
+    pub receipt: Option<Receipt>,
+}
+
+/// What an app asks to send, with the limits its approval carries.
+pub struct Submission<'a> {
+    /// The app.
+    pub app: &'a str,
+    /// The destination (already checked against the owner's approvals by the caller).
+    pub destination: &'a str,
+    /// The approval it falls under.
+    pub grant: &'a str,
+    /// The body's media type.
+    pub content_type: &'a str,
+    /// The body.
+    pub body: &'a [u8],
+    /// Largest body, bytes.
+    pub max_bytes: u64,
+    /// Most deliveries per hour for this app.
+    pub per_hour: u32,
+}
+
+/// The owner's settings of the service.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Settings {
+    /// Apps whose exports wait for the owner's approval.
+    pub review: BTreeSet<String>,
+    /// `(app, destination)` pairs the owner revoked.
+    pub revoked: BTreeSet<(String, String)>,
+    /// Keep a copy of every delivered body for the owner to see.
+    pub keep_copies: bool,
+}
+
+struct State {
+    exports: BTreeMap<String, Export>,
+    settings: Settings,
+}
+
+struct Inner {
+    store: Arc<Store>,
+    audit: Arc<AuditLog>,
+    client: reqwest::Client,
+    state: Mutex<State>,
+    wake: tokio::sync::Notify,
+    retry_base: Duration,
+}
+
+/// The export service of one box.
+#[derive(Clone)]
+pub struct ExportService {
+    inner: Arc<Inner>,
+}
+
+fn ds(name: &str) -> DatasourceId {
+    DatasourceId::new(name).expect("a valid constant id")
+}
+
+fn key(k: &str) -> Result<KvKey, ExportError> {
+    KvKey::new(k).map_err(ExportError::Store)
+}
+
+fn random_id() -> String {
+    let mut b = [0u8; 12];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+    format!("x-{}", hex::encode(b))
+}
+
+/// Whether `destination` is the revoked `revoked` or lies under it.
+fn covered_by(revoked: &str, destination: &str) -> bool {
+    destination == revoked || (revoked.ends_with('/') && destination.starts_with(revoked))
+}
+
+impl ExportService {
+    /// Opens the service over the box's stores (creating its store on first use) and starts its
+    /// delivery task. Call inside a tokio runtime.
+    pub fn open(stores: &Stores, audit: Arc<AuditLog>) -> Result<ExportService, ExportError> {
+        Self::open_with(stores, audit, Duration::from_secs(1))
+    }
+
+    /// [`ExportService::open`] with the first wait before a retry (tests use a short one).
+    pub fn open_with(
+        stores: &Stores,
+        audit: Arc<AuditLog>,
+        retry_base: Duration,
+    ) -> Result<ExportService, ExportError> {
+        let id = StoreId::new(STORE)?;
+        let store = match stores.get(&id) {
+            Ok(s) => s,
+            Err(e) if e.is_not_found() => {
+                stores.create(&id, "The export service: what apps asked to send out, and receipts")?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for name in [QUEUE, BODIES, SETTINGS] {
+            if store.datasource(&ds(name)).is_err() {
+                let mut meta = DatasourceMeta::of_kind(DatasourceKind::KeyValue);
+                meta.data_type = format!("export-{name}");
+                store.upsert_datasource(ds(name), meta)?.wait()?;
+            }
+        }
+        let mut exports = BTreeMap::new();
+        for k in store.kv_keys(&ds(QUEUE))? {
+            let v = store.kv_get(&ds(QUEUE), &key(&k)?)?;
+            match serde_json::from_slice::<Export>(&v.bytes) {
+                Ok(e) => {
+                    exports.insert(e.id.clone(), e);
+                }
+                Err(err) => tracing::error!(key = %k, %err, "an unreadable export record was skipped"),
+            }
+        }
+        let settings = match store.kv_get(&ds(SETTINGS), &key("settings")?) {
+            Ok(v) => serde_json::from_slice(&v.bytes).unwrap_or_default(),
+            Err(e) if e.is_not_found() => Settings::default(),
+            Err(e) => return Err(e.into()),
+        };
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ExportError::Refused(format!("no HTTP client: {e}")))?;
+        let svc = ExportService {
+            inner: Arc::new(Inner {
+                store,
+                audit,
+                client,
+                state: Mutex::new(State { exports, settings }),
+                wake: tokio::sync::Notify::new(),
+                retry_base,
+            }),
+        };
+        let worker = svc.clone();
+        tokio::spawn(async move { worker.deliver_forever().await });
+        Ok(svc)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn save(&self, e: &Export) -> Result<(), ExportError> {
+        let json = serde_json::to_vec(e).expect("exports serialise");
+        self.inner
+            .store
+            .kv_put(&ds(QUEUE), key(&e.id)?, KvValue::new(Some("application/json"), json)?)?
+            .wait()?;
+        Ok(())
+    }
+
+    fn save_settings(&self, s: &Settings) -> Result<(), ExportError> {
+        let json = serde_json::to_vec(s).expect("settings serialise");
+        self.inner
+            .store
+            .kv_put(&ds(SETTINGS), key("settings")?, KvValue::new(Some("application/json"), json)?)?
+            .wait()?;
+        Ok(())
+    }
+
+    fn drop_body(&self, id: &str) {
+        if let Ok(k) = key(id)
+            && let Ok(t) = self.inner.store.kv_delete(&ds(BODIES), Some(k))
+        {
+            let _ = t.wait();
+        }
+    }
+
+    fn audit(&self, app: &str, operation: &str, detail: String, outcome: Outcome) {
+        let mut ev = Event::access(app, operation);
+        ev.detail = Some(detail);
+        ev.outcome = Some(outcome);
+        self.inner.audit.record(ev);
+    }
+
+    fn owner_event(&self, operation: &str, detail: String) {
+        let mut ev = Event::of(Kind::Admin, "owner", operation);
+        ev.detail = Some(detail);
+        self.inner.audit.record(ev);
+    }
+
+    /// Queues an export durably (or holds it for review) and returns its id. Blocking: call off
+    /// the async threads.
+    pub fn submit(&self, s: &Submission<'_>) -> Result<Export, ExportError> {
+        let what = format!("{} bytes of {} to {}", s.body.len(), s.content_type, s.destination);
+        let (revoked, review) = {
+            let st = self.state();
+            let revoked = st
+                .settings
+                .revoked
+                .iter()
+                .any(|(app, d)| app == s.app && covered_by(d, s.destination));
+            (revoked, st.settings.review.contains(s.app))
+        };
+        if revoked {
+            self.audit(s.app, "export", format!("{what}: the owner revoked this destination"), Outcome::Refused);
+            return Err(ExportError::Refused(format!(
+                "the owner revoked {} for this app",
+                s.destination
+            )));
+        }
+        if s.body.len() as u64 > s.max_bytes {
+            self.audit(s.app, "export", format!("{what}: over the limit of {} bytes", s.max_bytes), Outcome::Refused);
+            return Err(ExportError::Refused(format!(
+                "the body is over this destination's limit of {} bytes",
+                s.max_bytes
+            )));
+        }
+        let now = now_ms();
+        let e = Export {
+            id: random_id(),
+            app: s.app.to_owned(),
+            destination: s.destination.to_owned(),
+            content_type: s.content_type.to_owned(),
+            size: s.body.len() as u64,
+            sha256: hex::encode(sha2::Sha256::digest(s.body)),
+            grant: s.grant.to_owned(),
+            per_hour: s.per_hour,
+            state: if review {
+                ExportState::Review
+            } else {
+                ExportState::Queued
+            },
+            attempts: 0,
+            next_attempt_ms: now,
+            created_ms: now,
+            last_error: None,
+            receipt: None,
+        };
+        // The body first: a queued record always has its body.
+        self.inner
+            .store
+            .kv_put(&ds(BODIES), key(&e.id)?, KvValue::new(Some(s.content_type), s.body.to_vec())?)?
+            .wait()?;
+        self.save(&e)?;
+        self.state().exports.insert(e.id.clone(), e.clone());
+        self.audit(
+            s.app,
+            "export",
+            format!(
+                "{what}: {} as {}",
+                if review { "held for the owner's review" } else { "queued" },
+                e.id
+            ),
+            Outcome::Ok,
+        );
+        self.inner.wake.notify_one();
+        Ok(e)
+    }
+
+    /// Every export, newest first; optionally only those in `state`.
+    pub fn list(&self, state: Option<ExportState>) -> Vec<Export> {
+        let mut v: Vec<Export> = self
+            .state()
+            .exports
+            .values()
+            .filter(|e| state.is_none_or(|s| e.state == s))
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then(b.id.cmp(&a.id)));
+        v
+    }
+
+    /// One export and, while the box holds it (waiting, or kept as a copy), its body.
+    pub fn show(&self, id: &str) -> Result<(Export, Option<KvValue>), ExportError> {
+        let e = self
+            .state()
+            .exports
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ExportError::NotFound(id.into()))?;
+        let body = match self.inner.store.kv_get(&ds(BODIES), &key(id)?) {
+            Ok(v) => Some(v),
+            Err(err) if err.is_not_found() => None,
+            Err(err) => return Err(err.into()),
+        };
+        Ok((e, body))
+    }
+
+    /// Receipts of every delivered export, newest first.
+    pub fn receipts(&self) -> Vec<(String, String, Receipt)> {
+        self.list(Some(ExportState::Delivered))
+            .into_iter()
+            .filter_map(|e| Some((e.id, e.app, e.receipt?)))
+            .collect()
+    }
+
+    fn decide(&self, id: &str, approve: bool) -> Result<Export, ExportError> {
+        let mut e = self
+            .state()
+            .exports
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ExportError::NotFound(id.into()))?;
+        if e.state != ExportState::Review {
+            return Err(ExportError::Conflict(format!(
+                "{id} is not waiting for review (it is {:?})",
+                e.state
+            )));
+        }
+        e.state = if approve {
+            ExportState::Queued
+        } else {
+            ExportState::Rejected
+        };
+        e.next_attempt_ms = now_ms();
+        self.save(&e)?;
+        if !approve {
+            self.drop_body(id);
+        }
+        self.state().exports.insert(e.id.clone(), e.clone());
+        self.owner_event(
+            if approve { "approve export" } else { "reject export" },
+            format!("{id}: {} bytes from {} to {}", e.size, e.app, e.destination),
+        );
+        self.inner.wake.notify_one();
+        Ok(e)
+    }
+
+    /// The owner approves an export held for review: it is queued.
+    pub fn approve(&self, id: &str) -> Result<Export, ExportError> {
+        self.decide(id, true)
+    }
+
+    /// The owner rejects an export held for review: it is never sent, its body is deleted.
+    pub fn reject(&self, id: &str) -> Result<Export, ExportError> {
+        self.decide(id, false)
+    }
+
+    /// The owner's settings.
+    pub fn settings(&self) -> Settings {
+        self.state().settings.clone()
+    }
+
+    /// Puts an app on review (its exports wait for approval) or takes it off.
+    pub fn set_review(&self, app: &str, on: bool) -> Result<Settings, ExportError> {
+        let mut s = self.settings();
+        if on {
+            s.review.insert(app.to_owned());
+        } else {
+            s.review.remove(app);
+        }
+        self.save_settings(&s)?;
+        self.state().settings = s.clone();
+        self.owner_event("export review", format!("{app}: {}", if on { "on" } else { "off" }));
+        Ok(s)
+    }
+
+    /// Keeps (or stops keeping) a copy of every delivered body.
+    pub fn set_keep_copies(&self, keep: bool) -> Result<Settings, ExportError> {
+        let mut s = self.settings();
+        s.keep_copies = keep;
+        self.save_settings(&s)?;
+        self.state().settings = s.clone();
+        self.owner_event("export copies", if keep { "kept" } else { "not kept" }.into());
+        Ok(s)
+    }
+
+    /// Revokes a destination (or prefix) for an app at once: later submissions are refused and
+    /// exports to it that were not sent yet are cancelled. Returns how many were cancelled.
+    pub fn revoke(&self, app: &str, destination: &str) -> Result<usize, ExportError> {
+        let mut s = self.settings();
+        s.revoked.insert((app.to_owned(), destination.to_owned()));
+        self.save_settings(&s)?;
+        let pending: Vec<Export> = {
+            let mut st = self.state();
+            st.settings = s;
+            st.exports
+                .values()
+                .filter(|e| {
+                    e.app == app
+                        && covered_by(destination, &e.destination)
+                        && matches!(e.state, ExportState::Queued | ExportState::Review)
+                })
+                .cloned()
+                .collect()
+        };
+        for mut e in pending.clone() {
+            e.state = ExportState::Cancelled;
+            self.save(&e)?;
+            self.drop_body(&e.id);
+            self.audit(&e.app, "export", format!("{}: cancelled, the owner revoked {destination}", e.id), Outcome::Refused);
+            self.state().exports.insert(e.id.clone(), e);
+        }
+        self.owner_event(
+            "revoke export destination",
+            format!("{app}: {destination} ({} queued cancelled)", pending.len()),
+        );
+        Ok(pending.len())
+    }
+
+    /// Deliveries of `app` in the hour before `now`.
+    fn sent_last_hour(&self, app: &str, now: i64) -> (u32, Option<i64>) {
+        let st = self.state();
+        let times: Vec<i64> = st
+            .exports
+            .values()
+            .filter(|e| e.app == app)
+            .filter_map(|e| e.receipt.as_ref().map(|r| r.delivered_ms))
+            .filter(|t| *t > now - 3_600_000)
+            .collect();
+        (times.len() as u32, times.iter().min().copied())
+    }
+
+    async fn deliver_forever(self) {
+        loop {
+            let now = now_ms();
+            let due: Vec<Export> = self
+                .state()
+                .exports
+                .values()
+                .filter(|e| e.state == ExportState::Queued && e.next_attempt_ms <= now)
+                .cloned()
+                .collect();
+            for e in due {
+                self.deliver(e).await;
+            }
+            let next = self
+                .state()
+                .exports
+                .values()
+                .filter(|e| e.state == ExportState::Queued)
+                .map(|e| e.next_attempt_ms)
+                .min();
+            let wait = next
+                .map(|t| Duration::from_millis((t - now_ms()).clamp(10, 60_000) as u64))
+                .unwrap_or(Duration::from_secs(60));
+            tokio::select! {
+                _ = self.inner.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    async fn deliver(&self, mut e: Export) {
+        let now = now_ms();
+        let (sent, oldest) = self.sent_last_hour(&e.app, now);
+        if sent >= e.per_hour {
+            e.next_attempt_ms = oldest.unwrap_or(now) + 3_600_000;
+            e.last_error = Some(format!("waiting: {} already sent {sent} this hour", e.app));
+            self.finish(e, false).await;
+            return;
+        }
+        let store = self.inner.store.clone();
+        let id = e.id.clone();
+        let body = tokio::task::spawn_blocking(move || store.kv_get(&ds(BODIES), &key(&id)?).map_err(ExportError::from))
+            .await;
+        let body = match body {
+            Ok(Ok(b)) => b,
+            _ => {
+                e.state = ExportState::Failed;
+                e.last_error = Some("its body is missing from the queue".into());
+                self.finish(e, false).await;
+                return;
+            }
+        };
+        e.attempts += 1;
+        let sent = self
+            .inner
+            .client
+            .post(&e.destination)
+            .header(reqwest::header::CONTENT_TYPE, &e.content_type)
+            .header("Idempotency-Key", &e.id)
+            .body(body.bytes)
+            .send()
+            .await;
+        let what = format!("{} ({} bytes) to {}, attempt {}", e.id, e.size, e.destination, e.attempts);
+        match sent {
+            Ok(r) if r.status().is_success() => {
+                let status = r.status().as_u16();
+                e.state = ExportState::Delivered;
+                e.last_error = None;
+                e.receipt = Some(Receipt {
+                    destination: e.destination.clone(),
+                    size: e.size,
+                    sha256: e.sha256.clone(),
+                    grant: e.grant.clone(),
+                    delivered_ms: now_ms(),
+                    status,
+                    attempts: e.attempts,
+                });
+                self.audit(&e.app, "export", format!("{what}: delivered, {status}"), Outcome::Ok);
+                let keep = self.state().settings.keep_copies;
+                self.finish(e, !keep).await;
+            }
+            Ok(r) if r.status().is_client_error() && r.status() != 408 && r.status() != 429 => {
+                let status = r.status();
+                e.state = ExportState::Failed;
+                e.last_error = Some(format!("the destination refused it: {status}"));
+                self.audit(&e.app, "export", format!("{what}: refused by the destination, {status}"), Outcome::Failed);
+                self.finish(e, true).await;
+            }
+            other => {
+                let why = match other {
+                    Ok(r) => format!("the destination answered {}", r.status()),
+                    Err(err) => format!("could not deliver: {err}"),
+                };
+                self.audit(&e.app, "export", format!("{what}: {why}"), Outcome::Failed);
+                e.last_error = Some(why);
+                let give_up = e.attempts >= MAX_ATTEMPTS;
+                if give_up {
+                    e.state = ExportState::Failed;
+                } else {
+                    let wait = self
+                        .inner
+                        .retry_base
+                        .saturating_mul(1u32 << (e.attempts - 1).min(20))
+                        .min(MAX_BACKOFF);
+                    e.next_attempt_ms = now_ms() + wait.as_millis() as i64;
+                }
+                self.finish(e, give_up).await;
+            }
+        }
+    }
+
+    /// Records where a delivery left an export (durably, off the async threads) and, when its
+    /// body is no longer needed, deletes the body.
+    async fn finish(&self, e: Export, drop_body: bool) {
+        let svc = self.clone();
+        let saved = e.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            svc.save(&saved)?;
+            if drop_body {
+                svc.drop_body(&saved.id);
+            }
+            Ok::<_, ExportError>(())
+        })
+        .await;
+        if !matches!(result, Ok(Ok(()))) {
+            tracing::error!(id = %e.id, "could not record an export's delivery state");
+        }
+        self.state().exports.insert(e.id.clone(), e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::covered_by;
+
+    #[test]
+    fn revocations_cover_the_destination_and_what_lies_under_a_prefix() {
+        assert!(covered_by("https://a.example/x", "https://a.example/x"));
+        assert!(covered_by("https://a.example/up/", "https://a.example/up/1"));
+        assert!(!covered_by("https://a.example/x", "https://a.example/x/1"));
+        assert!(!covered_by("https://a.example/up/", "https://b.example/up/1"));
+    }
+}

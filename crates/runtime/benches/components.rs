@@ -88,6 +88,7 @@ fn main() {
         arbiter: arbiter.clone(),
         audit: audit.clone(),
         data_dir: dir.path().to_path_buf(),
+        exports: None,
     };
     let caller = arbiter.authenticate(Some(&installed.token)).unwrap();
     let config = BTreeMap::from([

@@ -139,6 +139,7 @@ fn setup() -> TestBox {
             arbiter: Arc::new(arbiter),
             audit,
             data_dir,
+            exports: None,
         },
         runtime: Runtime::new().unwrap(),
         bystander: String::new(),

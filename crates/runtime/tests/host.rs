@@ -89,6 +89,7 @@ fn setup() -> TestBox {
             arbiter,
             audit,
             data_dir,
+            exports: None,
         },
         runtime: Runtime::new().unwrap(),
         token: installed.token,

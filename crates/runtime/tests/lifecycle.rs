@@ -96,6 +96,7 @@ fn open_env(dir: &Path) -> Env {
         arbiter: Arc::new(arbiter),
         audit,
         data_dir: dir.to_owned(),
+        exports: None,
     }
 }
 

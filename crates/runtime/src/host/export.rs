@@ -1,8 +1,9 @@
 //! The `data-export` import (apps only): the destination must be one the owner approved in the
-//! app's manifest at install. Delivery itself is the export service's (not built yet), so an
-//! approved send is refused as unavailable and nothing leaves the box; every attempt is audited.
+//! app's manifest at install (refusals are audited here); the export service then queues it
+//! durably (or holds it for review), delivers it, audits and receipts it.
 
 use databox_audit::{Event, Outcome};
+use databox_export::{ExportError, Submission};
 
 use super::HostState;
 use super::bindings::databox::component::data_export::Host;
@@ -23,38 +24,39 @@ pub(crate) fn is_approved(approved: &str, destination: &str) -> bool {
 
 impl Host for HostState {
     fn send(&mut self, destination: String, content_type: String, body: Vec<u8>) -> Result<String, Error> {
-        let mut ev = Event::access(&self.ctx.name, "export");
-        ev.detail = Some(format!("{} bytes of {content_type} to {destination}", body.len()));
-        if body.len() > self.ctx.output_limit {
-            ev.outcome = Some(Outcome::Refused);
-            self.ctx.env.audit.record(ev);
-            return Err(Error::TooLarge(format!(
-                "the body is over the app's limit of {} bytes",
-                self.ctx.output_limit
-            )));
-        }
-        let approved = self
+        let approval = self
             .ctx
             .export_destinations
             .iter()
-            .any(|a| is_approved(a, &destination));
-        if !approved {
+            .find(|a| is_approved(&a.destination, &destination));
+        let Some(approval) = approval else {
+            let mut ev = Event::access(&self.ctx.name, "export");
             ev.outcome = Some(Outcome::Refused);
             ev.detail = Some(format!("{destination} is not a destination the owner approved"));
             self.ctx.env.audit.record(ev);
             return Err(Error::Denied(format!(
                 "{destination} is not a destination the owner approved for this app"
             )));
+        };
+        let Some(service) = &self.ctx.env.exports else {
+            return Err(Error::Unavailable("this box runs no export service".into()));
+        };
+        let grant = format!("approved at install: {}", approval.destination);
+        let submission = Submission {
+            app: &self.ctx.name,
+            destination: &destination,
+            grant: &grant,
+            content_type: &content_type,
+            body: &body,
+            max_bytes: approval.max_bytes,
+            per_hour: approval.per_hour,
+        };
+        match service.submit(&submission) {
+            Ok(export) => Ok(export.id),
+            Err(ExportError::Refused(why)) if why.contains("limit") => Err(Error::TooLarge(why)),
+            Err(ExportError::Refused(why)) => Err(Error::Denied(why)),
+            Err(e) => Err(Error::Unavailable(e.to_string())),
         }
-        ev.outcome = Some(Outcome::Failed);
-        ev.detail = Some(format!(
-            "{} (not sent: the export service is not built yet)",
-            ev.detail.unwrap_or_default()
-        ));
-        self.ctx.env.audit.record(ev);
-        Err(Error::Unavailable(
-            "the export service is not built yet: nothing was sent".into(),
-        ))
     }
 }
 

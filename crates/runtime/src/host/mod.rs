@@ -70,6 +70,8 @@ pub struct Env {
     pub audit: Arc<AuditLog>,
     /// The folder whose disk `host-metrics` measures (the box's data folder).
     pub data_dir: PathBuf,
+    /// The only way out for data; without it, apps' exports are refused as unavailable.
+    pub exports: Option<databox_export::ExportService>,
 }
 
 /// Who a running component is and what it may name.
@@ -84,8 +86,9 @@ pub struct ComponentCtx {
     pub datasources: BTreeMap<String, (StoreId, DatasourceId)>,
     /// The owner's settings.
     pub config: BTreeMap<String, String>,
-    /// Export destinations the owner approved (exact URLs, or prefixes ending in `/`).
-    pub export_destinations: Vec<String>,
+    /// Export destinations the owner approved (exact URLs, or prefixes ending in `/`), with
+    /// their limits.
+    pub export_destinations: Vec<crate::manifest::Export>,
     /// Hosts (`host` or `host:port`) a driver may connect to.
     pub network_hosts: Vec<String>,
     /// Largest output of one host call or handler answer, bytes.
@@ -127,7 +130,7 @@ impl ComponentCtx {
             own_store,
             datasources,
             config: settings,
-            export_destinations: m.exports.iter().map(|e| e.destination.clone()).collect(),
+            export_destinations: m.exports.clone(),
             network_hosts: m.network.hosts.clone(),
             output_limit: m.limits.output_kb as usize * 1024,
             env,
