@@ -6,6 +6,7 @@ mod bench;
 mod client;
 mod components;
 mod demo;
+mod exports;
 mod first_party;
 mod scaffold;
 mod serve;
@@ -81,6 +82,9 @@ enum Command {
     /// Apps and drivers: install, start, stop, logs, uninstall, pack.
     #[command(subcommand)]
     Component(components::ComponentCmd),
+    /// What leaves the box: exports, the review queue, receipts, destinations.
+    #[command(subcommand)]
+    Export(exports::ExportCmd),
     /// Start a new app or driver project (Rust, built for WebAssembly with the SDK).
     New(scaffold::NewArgs),
 }
@@ -130,6 +134,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::New(args) => scaffold::run(args),
         Command::Component(c) => components::run(c),
+        Command::Export(c) => exports::run(c),
     }
 }
 

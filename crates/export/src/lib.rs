@@ -353,7 +353,7 @@ impl ExportService {
         self.state().exports.insert(e.id.clone(), e.clone());
         self.audit(
             s.app,
-            "export",
+            "export request",
             format!(
                 "{what}: {} as {}",
                 if review { "held for the owner's review" } else { "queued" },
@@ -596,7 +596,13 @@ impl ExportService {
                     status,
                     attempts: e.attempts,
                 });
-                self.audit(&e.app, "export", format!("{what}: delivered, {status}"), Outcome::Ok);
+                // The record the statement counts: what left, to where, how much.
+                let mut ev = Event::access(&e.app, "export");
+                ev.detail = Some(e.destination.clone());
+                ev.count = Some(e.size);
+                ev.outcome = Some(Outcome::Ok);
+                self.inner.audit.record(ev);
+                self.audit(&e.app, "export attempt", format!("{what}: delivered, {status}"), Outcome::Ok);
                 let keep = self.state().settings.keep_copies;
                 self.finish(e, !keep).await;
             }
@@ -604,7 +610,7 @@ impl ExportService {
                 let status = r.status();
                 e.state = ExportState::Failed;
                 e.last_error = Some(format!("the destination refused it: {status}"));
-                self.audit(&e.app, "export", format!("{what}: refused by the destination, {status}"), Outcome::Failed);
+                self.audit(&e.app, "export attempt", format!("{what}: refused by the destination, {status}"), Outcome::Failed);
                 self.finish(e, true).await;
             }
             other => {
@@ -612,7 +618,7 @@ impl ExportService {
                     Ok(r) => format!("the destination answered {}", r.status()),
                     Err(err) => format!("could not deliver: {err}"),
                 };
-                self.audit(&e.app, "export", format!("{what}: {why}"), Outcome::Failed);
+                self.audit(&e.app, "export attempt", format!("{what}: {why}"), Outcome::Failed);
                 e.last_error = Some(why);
                 let give_up = e.attempts >= MAX_ATTEMPTS;
                 if give_up {
