@@ -209,11 +209,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/exports", get(exports::list))
         .route("/api/v1/exports/receipts", get(exports::receipts))
         .route("/api/v1/exports/settings", get(exports::settings))
-        .route("/api/v1/exports/review/{app}", axum::routing::put(exports::review))
+        .route(
+            "/api/v1/exports/review/{app}",
+            axum::routing::put(exports::review),
+        )
         .route("/api/v1/exports/copies", axum::routing::put(exports::copies))
         .route("/api/v1/exports/revoke", axum::routing::post(exports::revoke))
         .route("/api/v1/exports/{id}", get(exports::show))
-        .route("/api/v1/exports/{id}/{decision}", axum::routing::post(exports::decide))
+        .route(
+            "/api/v1/exports/{id}/{decision}",
+            axum::routing::post(exports::decide),
+        )
         .route("/app/{name}", axum::routing::any(components::page))
         .route("/app/{name}/", axum::routing::any(components::page))
         .route("/app/{name}/{*path}", axum::routing::any(components::page))

@@ -98,7 +98,11 @@ async fn run_async(cmd: ExportCmd) -> anyhow::Result<()> {
         }
         ExportCmd::Show { conn, id } => {
             let v = Client::new(conn)?
-                .json(Method::GET, &format!("/api/v1/exports/{}", seg(&id)), Payload::None)
+                .json(
+                    Method::GET,
+                    &format!("/api/v1/exports/{}", seg(&id)),
+                    Payload::None,
+                )
                 .await?;
             print_json(&v);
         }
@@ -129,9 +133,16 @@ async fn run_async(cmd: ExportCmd) -> anyhow::Result<()> {
         }
         ExportCmd::Copies { conn, off } => {
             Client::new(conn)?
-                .json(Method::PUT, "/api/v1/exports/copies", Payload::Json(json!({ "on": !off })))
+                .json(
+                    Method::PUT,
+                    "/api/v1/exports/copies",
+                    Payload::Json(json!({ "on": !off })),
+                )
                 .await?;
-            println!("copies of what is sent are {}", if off { "not kept" } else { "kept" });
+            println!(
+                "copies of what is sent are {}",
+                if off { "not kept" } else { "kept" }
+            );
         }
         ExportCmd::Revoke {
             conn,

@@ -206,9 +206,10 @@ impl ExportService {
         let id = StoreId::new(STORE)?;
         let store = match stores.get(&id) {
             Ok(s) => s,
-            Err(e) if e.is_not_found() => {
-                stores.create(&id, "The export service: what apps asked to send out, and receipts")?
-            }
+            Err(e) if e.is_not_found() => stores.create(
+                &id,
+                "The export service: what apps asked to send out, and receipts",
+            )?,
             Err(e) => return Err(e.into()),
         };
         for name in [QUEUE, BODIES, SETTINGS] {
@@ -261,7 +262,11 @@ impl ExportService {
         let json = serde_json::to_vec(e).expect("exports serialise");
         self.inner
             .store
-            .kv_put(&ds(QUEUE), key(&e.id)?, KvValue::new(Some("application/json"), json)?)?
+            .kv_put(
+                &ds(QUEUE),
+                key(&e.id)?,
+                KvValue::new(Some("application/json"), json)?,
+            )?
             .wait()?;
         Ok(())
     }
@@ -270,7 +275,11 @@ impl ExportService {
         let json = serde_json::to_vec(s).expect("settings serialise");
         self.inner
             .store
-            .kv_put(&ds(SETTINGS), key("settings")?, KvValue::new(Some("application/json"), json)?)?
+            .kv_put(
+                &ds(SETTINGS),
+                key("settings")?,
+                KvValue::new(Some("application/json"), json)?,
+            )?
             .wait()?;
         Ok(())
     }
@@ -299,7 +308,12 @@ impl ExportService {
     /// Queues an export durably (or holds it for review) and returns its id. Blocking: call off
     /// the async threads.
     pub fn submit(&self, s: &Submission<'_>) -> Result<Export, ExportError> {
-        let what = format!("{} bytes of {} to {}", s.body.len(), s.content_type, s.destination);
+        let what = format!(
+            "{} bytes of {} to {}",
+            s.body.len(),
+            s.content_type,
+            s.destination
+        );
         let (revoked, review) = {
             let st = self.state();
             let revoked = st
@@ -310,14 +324,24 @@ impl ExportService {
             (revoked, st.settings.review.contains(s.app))
         };
         if revoked {
-            self.audit(s.app, "export", format!("{what}: the owner revoked this destination"), Outcome::Refused);
+            self.audit(
+                s.app,
+                "export",
+                format!("{what}: the owner revoked this destination"),
+                Outcome::Refused,
+            );
             return Err(ExportError::Refused(format!(
                 "the owner revoked {} for this app",
                 s.destination
             )));
         }
         if s.body.len() as u64 > s.max_bytes {
-            self.audit(s.app, "export", format!("{what}: over the limit of {} bytes", s.max_bytes), Outcome::Refused);
+            self.audit(
+                s.app,
+                "export",
+                format!("{what}: over the limit of {} bytes", s.max_bytes),
+                Outcome::Refused,
+            );
             return Err(ExportError::Refused(format!(
                 "the body is over this destination's limit of {} bytes",
                 s.max_bytes
@@ -347,7 +371,11 @@ impl ExportService {
         // The body first: a queued record always has its body.
         self.inner
             .store
-            .kv_put(&ds(BODIES), key(&e.id)?, KvValue::new(Some(s.content_type), s.body.to_vec())?)?
+            .kv_put(
+                &ds(BODIES),
+                key(&e.id)?,
+                KvValue::new(Some(s.content_type), s.body.to_vec())?,
+            )?
             .wait()?;
         self.save(&e)?;
         self.state().exports.insert(e.id.clone(), e.clone());
@@ -356,7 +384,11 @@ impl ExportService {
             "export request",
             format!(
                 "{what}: {} as {}",
-                if review { "held for the owner's review" } else { "queued" },
+                if review {
+                    "held for the owner's review"
+                } else {
+                    "queued"
+                },
                 e.id
             ),
             Outcome::Ok,
@@ -427,7 +459,11 @@ impl ExportService {
         }
         self.state().exports.insert(e.id.clone(), e.clone());
         self.owner_event(
-            if approve { "approve export" } else { "reject export" },
+            if approve {
+                "approve export"
+            } else {
+                "reject export"
+            },
             format!("{id}: {} bytes from {} to {}", e.size, e.app, e.destination),
         );
         self.inner.wake.notify_one();
@@ -459,7 +495,10 @@ impl ExportService {
         }
         self.save_settings(&s)?;
         self.state().settings = s.clone();
-        self.owner_event("export review", format!("{app}: {}", if on { "on" } else { "off" }));
+        self.owner_event(
+            "export review",
+            format!("{app}: {}", if on { "on" } else { "off" }),
+        );
         Ok(s)
     }
 
@@ -496,7 +535,12 @@ impl ExportService {
             e.state = ExportState::Cancelled;
             self.save(&e)?;
             self.drop_body(&e.id);
-            self.audit(&e.app, "export", format!("{}: cancelled, the owner revoked {destination}", e.id), Outcome::Refused);
+            self.audit(
+                &e.app,
+                "export",
+                format!("{}: cancelled, the owner revoked {destination}", e.id),
+                Outcome::Refused,
+            );
             self.state().exports.insert(e.id.clone(), e);
         }
         self.owner_event(
@@ -560,8 +604,10 @@ impl ExportService {
         }
         let store = self.inner.store.clone();
         let id = e.id.clone();
-        let body = tokio::task::spawn_blocking(move || store.kv_get(&ds(BODIES), &key(&id)?).map_err(ExportError::from))
-            .await;
+        let body = tokio::task::spawn_blocking(move || {
+            store.kv_get(&ds(BODIES), &key(&id)?).map_err(ExportError::from)
+        })
+        .await;
         let body = match body {
             Ok(Ok(b)) => b,
             _ => {
@@ -581,7 +627,10 @@ impl ExportService {
             .body(body.bytes)
             .send()
             .await;
-        let what = format!("{} ({} bytes) to {}, attempt {}", e.id, e.size, e.destination, e.attempts);
+        let what = format!(
+            "{} ({} bytes) to {}, attempt {}",
+            e.id, e.size, e.destination, e.attempts
+        );
         match sent {
             Ok(r) if r.status().is_success() => {
                 let status = r.status().as_u16();
@@ -602,7 +651,12 @@ impl ExportService {
                 ev.count = Some(e.size);
                 ev.outcome = Some(Outcome::Ok);
                 self.inner.audit.record(ev);
-                self.audit(&e.app, "export attempt", format!("{what}: delivered, {status}"), Outcome::Ok);
+                self.audit(
+                    &e.app,
+                    "export attempt",
+                    format!("{what}: delivered, {status}"),
+                    Outcome::Ok,
+                );
                 let keep = self.state().settings.keep_copies;
                 self.finish(e, !keep).await;
             }
@@ -610,7 +664,12 @@ impl ExportService {
                 let status = r.status();
                 e.state = ExportState::Failed;
                 e.last_error = Some(format!("the destination refused it: {status}"));
-                self.audit(&e.app, "export attempt", format!("{what}: refused by the destination, {status}"), Outcome::Failed);
+                self.audit(
+                    &e.app,
+                    "export attempt",
+                    format!("{what}: refused by the destination, {status}"),
+                    Outcome::Failed,
+                );
                 self.finish(e, true).await;
             }
             other => {
@@ -618,7 +677,12 @@ impl ExportService {
                     Ok(r) => format!("the destination answered {}", r.status()),
                     Err(err) => format!("could not deliver: {err}"),
                 };
-                self.audit(&e.app, "export attempt", format!("{what}: {why}"), Outcome::Failed);
+                self.audit(
+                    &e.app,
+                    "export attempt",
+                    format!("{what}: {why}"),
+                    Outcome::Failed,
+                );
                 e.last_error = Some(why);
                 let give_up = e.attempts >= MAX_ATTEMPTS;
                 if give_up {

@@ -48,7 +48,10 @@ pub struct ListParams {
 }
 
 /// Every export, newest first.
-pub async fn list(State(state): State<AppState>, Params(p): Params<ListParams>) -> Result<Json<Vec<Export>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Params(p): Params<ListParams>,
+) -> Result<Json<Vec<Export>>, ApiError> {
     Ok(Json(service(&state)?.list(p.state)))
 }
 
@@ -87,7 +90,14 @@ pub async fn decide(
         }
     };
     Ok(Json(
-        blocking(move || if approve { svc.approve(&id) } else { svc.reject(&id) }).await?,
+        blocking(move || {
+            if approve {
+                svc.approve(&id)
+            } else {
+                svc.reject(&id)
+            }
+        })
+        .await?,
     ))
 }
 
@@ -104,7 +114,10 @@ pub struct ReceiptView {
 }
 
 /// Receipts of every delivery, newest first.
-pub async fn receipts(State(state): State<AppState>, _: Params<NoQuery>) -> Result<Json<Vec<ReceiptView>>, ApiError> {
+pub async fn receipts(
+    State(state): State<AppState>,
+    _: Params<NoQuery>,
+) -> Result<Json<Vec<ReceiptView>>, ApiError> {
     Ok(Json(
         service(&state)?
             .receipts()
@@ -140,7 +153,11 @@ pub async fn review(
 }
 
 /// Keeps a copy of every delivered body, or not.
-pub async fn copies(State(state): State<AppState>, _: Params<NoQuery>, body: Body) -> Result<Json<Settings>, ApiError> {
+pub async fn copies(
+    State(state): State<AppState>,
+    _: Params<NoQuery>,
+    body: Body,
+) -> Result<Json<Settings>, ApiError> {
     let s: Switch = body.json()?;
     let svc = service(&state)?;
     Ok(Json(blocking(move || svc.set_keep_copies(s.on)).await?))
@@ -157,7 +174,11 @@ pub struct Revoke {
 }
 
 /// Revokes a destination for an app at once; exports to it not yet sent are cancelled.
-pub async fn revoke(State(state): State<AppState>, _: Params<NoQuery>, body: Body) -> Result<Json<Value>, ApiError> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    _: Params<NoQuery>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
     let r: Revoke = body.json()?;
     let svc = service(&state)?;
     let n = blocking(move || svc.revoke(&r.app, &r.destination)).await?;

@@ -2,9 +2,10 @@
 //! writes and reads within its grants, or a hostile one (an endless loop, a memory bomb, a read of
 //! data it was not granted, a read finer than granted, a panic, a failing start, an outbound
 //! request). Built with the `net` feature it makes outbound HTTP requests (a driver); without it,
-//! it imports nothing a driver has and an app lacks, so it loads as either.
+//! it imports nothing a driver has and an app lacks, so it loads as either. Built with the
+//! `export` feature it sends data out through the export service (an app).
 
-wit_bindgen::generate!({ world: "driver", path: "../../../../wit" });
+wit_bindgen::generate!({ world: "all", path: "../../../../wit" });
 
 use databox::component::{config, datastore, log};
 use exports::databox::component::handlers::{Guest, Request, Response};
@@ -27,8 +28,12 @@ fn fetch(url: &str) -> Result<(u16, usize), String> {
     };
     let req = OutgoingRequest::new(Fields::new());
     req.set_method(&Method::Get).map_err(|_| "method")?;
-    req.set_scheme(Some(if scheme == "https" { &Scheme::Https } else { &Scheme::Http }))
-        .map_err(|_| "scheme")?;
+    req.set_scheme(Some(if scheme == "https" {
+        &Scheme::Https
+    } else {
+        &Scheme::Http
+    }))
+    .map_err(|_| "scheme")?;
     req.set_authority(Some(authority)).map_err(|_| "authority")?;
     req.set_path_with_query(Some(path)).map_err(|_| "path")?;
     let pending = outgoing_handler::handle(req, None).map_err(|e| format!("refused: {e:?}"))?;
@@ -53,6 +58,18 @@ fn fetch(url: &str) -> Result<(u16, usize), String> {
         }
     }
     Ok((status, kept.len()))
+}
+
+/// Asks the export service to send `body` out (an app's only way out).
+#[cfg(feature = "export")]
+fn export(destination: &str, body: &[u8]) -> Result<String, String> {
+    databox::component::data_export::send(destination, "application/octet-stream", body)
+        .map_err(|e| format!("{e:?}"))
+}
+
+#[cfg(not(feature = "export"))]
+fn export(_: &str, _: &[u8]) -> Result<String, String> {
+    Err("built without the export feature".into())
 }
 
 #[cfg(not(feature = "net"))]
@@ -103,7 +120,10 @@ impl Guest for TestDriver {
             "fetch" => {
                 let url = config::get("url").unwrap_or_default();
                 let (status, size) = fetch(&url)?;
-                log::write(log::Level::Info, &format!("fetched {size} bytes, status {status}"));
+                log::write(
+                    log::Level::Info,
+                    &format!("fetched {size} bytes, status {status}"),
+                );
                 Ok(())
             }
             "read-loop" => {
@@ -111,20 +131,28 @@ impl Guest for TestDriver {
                 let n: u32 = config::get("n").and_then(|v| v.parse().ok()).unwrap_or(1000);
                 let mut bytes = 0;
                 for _ in 0..n {
-                    bytes += datastore::read("source", "latest").map_err(|e| format!("{e:?}"))?.len();
+                    bytes += datastore::read("source", "latest")
+                        .map_err(|e| format!("{e:?}"))?
+                        .len();
                 }
                 std::hint::black_box(bytes);
                 Ok(())
             }
             "escape" => {
                 // Tries every way out a WASI program has; the box grants none of them.
-                let file = std::fs::read("/etc/passwd").map(|b| b.len()).map_err(|e| e.kind());
+                let file = std::fs::read("/etc/passwd")
+                    .map(|b| b.len())
+                    .map_err(|e| e.kind());
                 let listing = std::fs::read_dir("/").map(|d| d.count()).map_err(|e| e.kind());
                 let created = std::fs::write("escape.txt", b"x").map_err(|e| e.kind());
                 let env = std::env::vars().count();
                 let addr = config::get("addr").unwrap_or_else(|| "127.0.0.1:9".into());
-                let socket = std::net::TcpStream::connect(&addr).map(|_| ()).map_err(|e| e.kind());
-                let udp = std::net::UdpSocket::bind("0.0.0.0:0").map(|_| ()).map_err(|e| e.kind());
+                let socket = std::net::TcpStream::connect(&addr)
+                    .map(|_| ())
+                    .map_err(|e| e.kind());
+                let udp = std::net::UdpSocket::bind("0.0.0.0:0")
+                    .map(|_| ())
+                    .map_err(|e| e.kind());
                 log::write(
                     log::Level::Info,
                     &format!(
@@ -133,32 +161,54 @@ impl Guest for TestDriver {
                 );
                 Ok(())
             }
+            "export" => {
+                let destination = config::get("destination").unwrap_or_default();
+                let body: Vec<u8> = (0..=255u8).chain(b"result: 42".iter().copied()).collect();
+                let id = export(&destination, &body)?;
+                log::write(log::Level::Info, &format!("export {id}"));
+                Ok(())
+            }
             "panic" => panic!("a bug in the component"),
             _ => {
-                let n = datastore::write("counter", "{\"value\": 1, \"source\": \"timer\"}").map_err(|e| format!("{e:?}"))?;
+                let n = datastore::write("counter", "{\"value\": 1, \"source\": \"timer\"}")
+                    .map_err(|e| format!("{e:?}"))?;
                 let total = datastore::read("counter", "since/0/sum").map_err(|e| format!("{e:?}"))?;
                 let seen = datastore::read("source", "latest").map_err(|e| format!("{e:?}"))?;
-                log::write(log::Level::Info, &format!("wrote {n}; total {total}; source {seen}"));
+                log::write(
+                    log::Level::Info,
+                    &format!("wrote {n}; total {total}; source {seen}"),
+                );
                 Ok(())
             }
         }
     }
 
     fn on_data(datasource: String, event: String) -> Result<(), String> {
-        log::write(log::Level::Info, &format!("data of {datasource}: {} bytes", event.len()));
+        log::write(
+            log::Level::Info,
+            &format!("data of {datasource}: {} bytes", event.len()),
+        );
         datastore::write("counter", "{\"value\": 1, \"source\": \"data\"}").map_err(|e| format!("{e:?}"))?;
         Ok(())
     }
 
     fn handle(req: Request) -> Response {
         match (behave().as_str(), req.path.as_str()) {
-            ("big-page", _) => Response { status: 200, headers: vec![], body: vec![b'x'; 4 << 20] },
+            ("big-page", _) => Response {
+                status: 200,
+                headers: vec![],
+                body: vec![b'x'; 4 << 20],
+            },
             (_, "/hello") => Response {
                 status: 200,
                 headers: vec![("content-type".into(), "text/plain".into())],
                 body: format!("hello {}", req.query).into_bytes(),
             },
-            _ => Response { status: 404, headers: vec![], body: b"nothing here".to_vec() },
+            _ => Response {
+                status: 404,
+                headers: vec![],
+                body: b"nothing here".to_vec(),
+            },
         }
     }
 }
