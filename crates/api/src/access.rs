@@ -37,6 +37,8 @@ pub const ROUTES: &[(Method, &str, Need)] = &[
     (Method::GET, "/api/v1/stores/{store}/cat", Need::Caller),
     (Method::POST, "/api/v1/tokens/attenuate", Need::Caller),
     (Method::GET, "/api/v1/tokens/public-key", Need::Caller),
+    // The export service checks the caller's approved destinations itself.
+    (Method::POST, "/api/v1/exports", Need::Caller),
     (
         Method::POST,
         "/api/v1/stores/{store}/ts/{ds}",

@@ -206,7 +206,11 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/components/{name}/{action}",
             axum::routing::post(components::act),
         )
-        .route("/api/v1/exports", get(exports::list))
+        .route("/api/v1/exports", get(exports::list).post(exports::submit))
+        .route(
+            "/api/v1/exports/approved/{principal}",
+            axum::routing::put(exports::allow),
+        )
         .route("/api/v1/exports/receipts", get(exports::receipts))
         .route("/api/v1/exports/settings", get(exports::settings))
         .route(

@@ -310,7 +310,7 @@ pub struct Client {
 pub enum Payload {
     None,
     Json(Value),
-    Bytes(Vec<u8>, &'static str),
+    Bytes(Vec<u8>, std::borrow::Cow<'static, str>),
 }
 
 impl Client {
@@ -335,7 +335,7 @@ impl Client {
         req = match body {
             Payload::None => req,
             Payload::Json(v) => req.json(&v),
-            Payload::Bytes(b, ct) => req.header(header::CONTENT_TYPE, ct).body(b),
+            Payload::Bytes(b, ct) => req.header(header::CONTENT_TYPE, ct.as_ref()).body(b),
         };
         let resp = req
             .send()
@@ -570,7 +570,7 @@ async fn run_async(action: Action) -> anyhow::Result<()> {
                     c.json(
                         Method::POST,
                         &format!("{base}/batch"),
-                        Payload::Bytes(bytes, "application/json"),
+                        Payload::Bytes(bytes, "application/json".into()),
                     )
                     .await?
                 } else if let Some(doc) = doc {
@@ -695,7 +695,7 @@ async fn run_async(action: Action) -> anyhow::Result<()> {
                 );
                 print_json(
                     &Client::new(conn)?
-                        .json(Method::PUT, &path, Payload::Bytes(bytes, ct))
+                        .json(Method::PUT, &path, Payload::Bytes(bytes, ct.into()))
                         .await?,
                 );
             }

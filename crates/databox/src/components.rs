@@ -320,7 +320,7 @@ async fn run_async(cmd: ComponentCmd) -> anyhow::Result<()> {
                 .json(
                     Method::POST,
                     "/api/v1/components/review",
-                    Payload::Bytes(p.manifest.into_bytes(), "application/toml"),
+                    Payload::Bytes(p.manifest.into_bytes(), "application/toml".into()),
                 )
                 .await?;
             print_review(&v);
@@ -339,7 +339,7 @@ async fn run_async(cmd: ComponentCmd) -> anyhow::Result<()> {
                 .json(
                     Method::POST,
                     "/api/v1/components/review",
-                    Payload::Bytes(p.manifest.clone().into_bytes(), "application/toml"),
+                    Payload::Bytes(p.manifest.clone().into_bytes(), "application/toml".into()),
                 )
                 .await?;
             print_review(&review);

@@ -52,6 +52,30 @@ pub enum ExportCmd {
         #[arg(long)]
         off: bool,
     },
+    /// Approve a destination (or URL prefix ending in /) for an external client.
+    Allow {
+        #[command(flatten)]
+        conn: Conn,
+        principal: String,
+        destination: String,
+        /// Largest body, bytes.
+        #[arg(long, default_value_t = 1 << 20)]
+        max_bytes: u64,
+        /// Most deliveries per hour.
+        #[arg(long, default_value_t = 60)]
+        per_hour: u32,
+    },
+    /// As an external client (DATABOX_TOKEN is its token): send a file to an approved destination.
+    Send {
+        #[command(flatten)]
+        conn: Conn,
+        destination: String,
+        /// The file to send (- for standard input).
+        file: String,
+        /// Its media type.
+        #[arg(long, default_value = "application/octet-stream")]
+        content_type: String,
+    },
     /// Revoke a destination (or URL prefix) for an app at once; what was not sent is cancelled.
     Revoke {
         #[command(flatten)]
@@ -143,6 +167,46 @@ async fn run_async(cmd: ExportCmd) -> anyhow::Result<()> {
                 "copies of what is sent are {}",
                 if off { "not kept" } else { "kept" }
             );
+        }
+        ExportCmd::Allow {
+            conn,
+            principal,
+            destination,
+            max_bytes,
+            per_hour,
+        } => {
+            Client::new(conn)?
+                .json(
+                    Method::PUT,
+                    &format!("/api/v1/exports/approved/{}", seg(&principal)),
+                    Payload::Json(json!({
+                        "destination": destination, "max_bytes": max_bytes, "per_hour": per_hour
+                    })),
+                )
+                .await?;
+            println!("{principal} may send to {destination} (at most {max_bytes} bytes, {per_hour} an hour)");
+        }
+        ExportCmd::Send {
+            conn,
+            destination,
+            file,
+            content_type,
+        } => {
+            let body = if file == "-" {
+                let mut b = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)?;
+                b
+            } else {
+                std::fs::read(&file).map_err(|e| anyhow::anyhow!("reading {file}: {e}"))?
+            };
+            let v = Client::new(conn)?
+                .json(
+                    Method::POST,
+                    &format!("/api/v1/exports?destination={}", seg(&destination)),
+                    Payload::Bytes(body, content_type.into()),
+                )
+                .await?;
+            println!("{}", line(&v));
         }
         ExportCmd::Revoke {
             conn,

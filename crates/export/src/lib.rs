@@ -140,9 +140,57 @@ pub struct Submission<'a> {
     pub per_hour: u32,
 }
 
+/// A destination the owner approved for an external client (apps have theirs in their
+/// manifest, approved at install).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    /// An exact URL, or a prefix ending in `/`.
+    pub destination: String,
+    /// Largest body, bytes.
+    pub max_bytes: u64,
+    /// Most deliveries per hour.
+    pub per_hour: u32,
+}
+
+/// Whether `destination` is `approved` exactly, or lies under an approved prefix ending in `/`.
+/// The URL is normalised first, so `..` segments cannot climb out of a prefix, and URLs with
+/// credentials never match.
+pub fn is_approved(approved: &str, destination: &str) -> bool {
+    let Ok(url) = url::Url::parse(destination) else {
+        return false;
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return false;
+    }
+    let normal = url.as_str();
+    normal == approved || (approved.ends_with('/') && normal.starts_with(approved))
+}
+
+/// Whether a destination may be approved: https, or plain http to loopback.
+pub fn check_destination(destination: &str) -> Result<(), ExportError> {
+    let url = url::Url::parse(destination)
+        .map_err(|e| ExportError::Refused(format!("{destination:?} is not a URL ({e})")))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if url.scheme() == "https" || (url.scheme() == "http" && loopback) {
+        Ok(())
+    } else {
+        Err(ExportError::Refused(format!(
+            "{destination} must be https (plain http only to loopback)"
+        )))
+    }
+}
+
 /// The owner's settings of the service.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Settings {
+    /// Destinations approved for external clients, by principal.
+    #[serde(default)]
+    pub approved: BTreeMap<String, Vec<Approval>>,
     /// Apps whose exports wait for the owner's approval.
     pub review: BTreeSet<String>,
     /// `(app, destination)` pairs the owner revoked.
@@ -517,6 +565,9 @@ impl ExportService {
     pub fn revoke(&self, app: &str, destination: &str) -> Result<usize, ExportError> {
         let mut s = self.settings();
         s.revoked.insert((app.to_owned(), destination.to_owned()));
+        if let Some(list) = s.approved.get_mut(app) {
+            list.retain(|a| !covered_by(destination, &a.destination));
+        }
         self.save_settings(&s)?;
         let pending: Vec<Export> = {
             let mut st = self.state();
@@ -548,6 +599,38 @@ impl ExportService {
             format!("{app}: {destination} ({} queued cancelled)", pending.len()),
         );
         Ok(pending.len())
+    }
+
+    /// Approves a destination for an external client (a principal that is not an installed app).
+    pub fn allow(&self, principal: &str, approval: Approval) -> Result<Settings, ExportError> {
+        check_destination(&approval.destination)?;
+        let mut s = self.settings();
+        s.revoked
+            .remove(&(principal.to_owned(), approval.destination.clone()));
+        let list = s.approved.entry(principal.to_owned()).or_default();
+        list.retain(|a| a.destination != approval.destination);
+        list.push(approval.clone());
+        self.save_settings(&s)?;
+        self.state().settings = s.clone();
+        self.owner_event(
+            "approve export destination",
+            format!(
+                "{principal}: {} (at most {} bytes, {} an hour)",
+                approval.destination, approval.max_bytes, approval.per_hour
+            ),
+        );
+        Ok(s)
+    }
+
+    /// The owner's approval covering `destination` for an external client, if any.
+    pub fn approval_for(&self, principal: &str, destination: &str) -> Option<Approval> {
+        self.state()
+            .settings
+            .approved
+            .get(principal)?
+            .iter()
+            .find(|a| is_approved(&a.destination, destination))
+            .cloned()
     }
 
     /// Deliveries of `app` in the hour before `now`.

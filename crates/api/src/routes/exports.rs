@@ -2,10 +2,14 @@
 //! (approve or reject, with the payload shown), receipts, review mode per app, keeping copies,
 //! and revoking a destination at once. Owner-only (none is in [`crate::access::ROUTES`]).
 
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::{Extension, Json};
 use base64::Engine;
-use databox_export::{Export, ExportError, ExportService, ExportState, Receipt, Settings};
+use databox_arbiter::Caller;
+use databox_export::{
+    Approval, Export, ExportError, ExportService, ExportState, Receipt, Settings, Submission,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -183,4 +187,75 @@ pub async fn revoke(
     let svc = service(&state)?;
     let n = blocking(move || svc.revoke(&r.app, &r.destination)).await?;
     Ok(Json(json!({ "cancelled": n })))
+}
+
+/// Where an external client sends its body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitParams {
+    /// The destination URL (approved by the owner for this client).
+    pub destination: String,
+}
+
+/// An external client asks the box to send the request body (with its `Content-Type`) to a
+/// destination the owner approved for it. Answers 202 with the queued (or held) export.
+pub async fn submit(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Params(p): Params<SubmitParams>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Export>), ApiError> {
+    let svc = service(&state)?;
+    let principal = caller.id().to_owned();
+    let Some(approval) = svc.approval_for(&principal, &p.destination) else {
+        let mut ev = databox_audit::Event::access(&principal, "export");
+        ev.detail = Some(format!(
+            "{} is not a destination the owner approved",
+            p.destination
+        ));
+        ev.outcome = Some(databox_audit::Outcome::Refused);
+        state.audit.record(ev);
+        return Err(ApiError::Forbidden(format!(
+            "{} is not a destination the owner approved for {principal}",
+            p.destination
+        )));
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    let export = blocking(move || {
+        svc.submit(&Submission {
+            app: &principal,
+            destination: &p.destination,
+            grant: &format!("approved by the owner for {principal}: {}", approval.destination),
+            content_type: &content_type,
+            body: &body.0,
+            max_bytes: approval.max_bytes,
+            per_hour: approval.per_hour,
+        })
+    })
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(export)))
+}
+
+/// Approves a destination for an external client.
+pub async fn allow(
+    State(state): State<AppState>,
+    Path(principal): Path<String>,
+    _: Params<NoQuery>,
+    body: Body,
+) -> Result<Json<Settings>, ApiError> {
+    let approval: Approval = body.json()?;
+    let principal =
+        databox_arbiter::PrincipalId::new(principal).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if !state.arbiter.principals().iter().any(|p| p.id == principal) {
+        return Err(ApiError::NotFound(format!("no principal {principal}")));
+    }
+    let svc = service(&state)?;
+    Ok(Json(
+        blocking(move || svc.allow(principal.as_str(), approval)).await?,
+    ))
 }

@@ -3,24 +3,11 @@
 //! durably (or holds it for review), delivers it, audits and receipts it.
 
 use databox_audit::{Event, Outcome};
-use databox_export::{ExportError, Submission};
+use databox_export::{ExportError, Submission, is_approved};
 
 use super::HostState;
 use super::bindings::databox::component::data_export::Host;
 use super::bindings::databox::component::types::Error;
-
-/// Whether `destination` is `approved` exactly, or lies under an approved prefix ending in `/`.
-/// The URL is normalised first, so `..` segments cannot climb out of a prefix.
-pub(crate) fn is_approved(approved: &str, destination: &str) -> bool {
-    let Ok(url) = url::Url::parse(destination) else {
-        return false;
-    };
-    if !url.username().is_empty() || url.password().is_some() {
-        return false;
-    }
-    let normal = url.as_str();
-    normal == approved || (approved.ends_with('/') && normal.starts_with(approved))
-}
 
 impl Host for HostState {
     fn send(&mut self, destination: String, content_type: String, body: Vec<u8>) -> Result<String, Error> {
@@ -62,7 +49,7 @@ impl Host for HostState {
 
 #[cfg(test)]
 mod tests {
-    use super::is_approved;
+    use databox_export::is_approved;
 
     #[test]
     fn destinations_match_exactly_or_under_a_prefix() {
