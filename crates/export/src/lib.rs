@@ -156,14 +156,21 @@ pub struct Approval {
 /// The URL is normalised first, so `..` segments cannot climb out of a prefix, and URLs with
 /// credentials never match.
 pub fn is_approved(approved: &str, destination: &str) -> bool {
-    let Ok(url) = url::Url::parse(destination) else {
-        return false;
-    };
-    if !url.username().is_empty() || url.password().is_some() {
-        return false;
+    match (normalize(approved), normalize(destination)) {
+        (Some(a), Some(d)) => d == a || (a.ends_with('/') && d.starts_with(&a)),
+        _ => false,
     }
-    let normal = url.as_str();
-    normal == approved || (approved.ends_with('/') && normal.starts_with(approved))
+}
+
+/// The one spelling of a URL (scheme and host lower-cased, `.` and `..` resolved, default port
+/// dropped), or `None` for what is not a URL or carries credentials. Approvals, revocations and
+/// queued exports are all compared in this form, so no other spelling slips past them.
+pub fn normalize(url: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    if !u.username().is_empty() || u.password().is_some() {
+        return None;
+    }
+    Some(u.as_str().to_owned())
 }
 
 /// Whether a destination may be approved: https, or plain http to loopback.
@@ -235,7 +242,7 @@ fn random_id() -> String {
 
 /// Whether `destination` is the revoked `revoked` or lies under it.
 fn covered_by(revoked: &str, destination: &str) -> bool {
-    destination == revoked || (revoked.ends_with('/') && destination.starts_with(revoked))
+    is_approved(revoked, destination)
 }
 
 impl ExportService {
@@ -356,6 +363,22 @@ impl ExportService {
     /// Queues an export durably (or holds it for review) and returns its id. Blocking: call off
     /// the async threads.
     pub fn submit(&self, s: &Submission<'_>) -> Result<Export, ExportError> {
+        let Some(destination) = normalize(s.destination) else {
+            self.audit(
+                s.app,
+                "export",
+                format!("{}: not a URL without credentials", s.destination),
+                Outcome::Refused,
+            );
+            return Err(ExportError::Refused(format!(
+                "{} is not a URL (without credentials)",
+                s.destination
+            )));
+        };
+        let s = &Submission {
+            destination: &destination,
+            ..*s
+        };
         let what = format!(
             "{} bytes of {} to {}",
             s.body.len(),
@@ -426,7 +449,36 @@ impl ExportService {
             )?
             .wait()?;
         self.save(&e)?;
-        self.state().exports.insert(e.id.clone(), e.clone());
+        // A revocation that landed while this was being written wins.
+        let revoked_meanwhile = {
+            let mut st = self.state();
+            let revoked = st
+                .settings
+                .revoked
+                .iter()
+                .any(|(app, d)| app == s.app && covered_by(d, s.destination));
+            if !revoked {
+                st.exports.insert(e.id.clone(), e.clone());
+            }
+            revoked
+        };
+        if revoked_meanwhile {
+            let mut cancelled = e;
+            cancelled.state = ExportState::Cancelled;
+            self.save(&cancelled)?;
+            self.drop_body(&cancelled.id);
+            self.state().exports.insert(cancelled.id.clone(), cancelled);
+            self.audit(
+                s.app,
+                "export",
+                format!("{what}: the owner revoked this destination"),
+                Outcome::Refused,
+            );
+            return Err(ExportError::Refused(format!(
+                "the owner revoked {} for this app",
+                s.destination
+            )));
+        }
         self.audit(
             s.app,
             "export request",
@@ -563,6 +615,10 @@ impl ExportService {
     /// Revokes a destination (or prefix) for an app at once: later submissions are refused and
     /// exports to it that were not sent yet are cancelled. Returns how many were cancelled.
     pub fn revoke(&self, app: &str, destination: &str) -> Result<usize, ExportError> {
+        let normal = normalize(destination).ok_or_else(|| {
+            ExportError::Refused(format!("{destination:?} is not a URL without credentials"))
+        })?;
+        let destination = normal.as_str();
         let mut s = self.settings();
         s.revoked.insert((app.to_owned(), destination.to_owned()));
         if let Some(list) = s.approved.get_mut(app) {
@@ -602,8 +658,11 @@ impl ExportService {
     }
 
     /// Approves a destination for an external client (a principal that is not an installed app).
-    pub fn allow(&self, principal: &str, approval: Approval) -> Result<Settings, ExportError> {
+    pub fn allow(&self, principal: &str, mut approval: Approval) -> Result<Settings, ExportError> {
         check_destination(&approval.destination)?;
+        approval.destination = normalize(&approval.destination).ok_or_else(|| {
+            ExportError::Refused(format!("{} must not carry credentials", approval.destination))
+        })?;
         let mut s = self.settings();
         s.revoked
             .remove(&(principal.to_owned(), approval.destination.clone()));
@@ -676,7 +735,42 @@ impl ExportService {
         }
     }
 
-    async fn deliver(&self, mut e: Export) {
+    /// The export as it is now, if it is still waiting to be sent and its destination was not
+    /// revoked (a revocation cancels it here).
+    async fn still_due(&self, id: &str) -> Option<Export> {
+        let (current, revoked) = {
+            let st = self.state();
+            let e = st
+                .exports
+                .get(id)
+                .filter(|e| e.state == ExportState::Queued)?
+                .clone();
+            let revoked = st
+                .settings
+                .revoked
+                .iter()
+                .any(|(app, d)| app == &e.app && covered_by(d, &e.destination));
+            (e, revoked)
+        };
+        if revoked {
+            let mut cancelled = current;
+            cancelled.state = ExportState::Cancelled;
+            self.audit(
+                &cancelled.app,
+                "export",
+                format!("{}: cancelled, the owner revoked its destination", cancelled.id),
+                Outcome::Refused,
+            );
+            self.finish(cancelled, true).await;
+            return None;
+        }
+        Some(current)
+    }
+
+    async fn deliver(&self, e: Export) {
+        let Some(mut e) = self.still_due(&e.id).await else {
+            return;
+        };
         let now = now_ms();
         let (sent, oldest) = self.sent_last_hour(&e.app, now);
         if sent >= e.per_hour {
@@ -700,7 +794,19 @@ impl ExportService {
                 return;
             }
         };
+        // The attempt is on record before anything leaves, so a crash mid-send cannot hide it.
         e.attempts += 1;
+        let Some(current) = self.still_due(&e.id).await else {
+            return;
+        };
+        e.state = current.state;
+        self.audit(
+            &e.app,
+            "export attempt",
+            format!("{}: sending attempt {} to {}", e.id, e.attempts, e.destination),
+            Outcome::Ok,
+        );
+        self.finish(e.clone(), false).await;
         let sent = self
             .inner
             .client
@@ -786,6 +892,15 @@ impl ExportService {
     /// Records where a delivery left an export (durably, off the async threads) and, when its
     /// body is no longer needed, deletes the body.
     async fn finish(&self, e: Export, drop_body: bool) {
+        if e.state != ExportState::Cancelled
+            && self
+                .state()
+                .exports
+                .get(&e.id)
+                .is_some_and(|cur| matches!(cur.state, ExportState::Cancelled | ExportState::Rejected))
+        {
+            return;
+        }
         let svc = self.clone();
         let saved = e.clone();
         let result = tokio::task::spawn_blocking(move || {
