@@ -124,12 +124,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || databox_runtime::Supervisor::open(&data_dir, env))
                 .await?
                 .context("opening the installed apps and drivers")?;
-        if args.demo && first_start {
-            let c = components.clone();
-            tokio::task::spawn_blocking(move || crate::first_party::install_demo(&c)).await?;
-        }
         for c in components.list() {
             println!("  {} {} ({}): {:?}", c.kind, c.name, c.version, c.status);
+        }
+        if args.demo && first_start {
+            // In the background: the box serves at once, the demo's components arrive in a moment.
+            let c = components.clone();
+            tokio::task::spawn_blocking(move || crate::first_party::install_demo(&c));
         }
         let state = AppState::new(stores.clone(), arbiter, audit.clone())
             .with_components(components.clone())
