@@ -107,8 +107,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let arbiter = Arc::new(arbiter);
         let export_stores = stores.clone();
         let export_audit = audit.clone();
+        let ca = databox_export::ca::BoxCa::load_or_create(&args.data_dir).context("opening the box's CA")?;
+        let ca_pem = ca.cert_pem().to_owned();
         let exports = tokio::task::spawn_blocking(move || {
-            databox_export::ExportService::open(&export_stores, export_audit)
+            databox_export::ExportService::open(&export_stores, export_audit, Some(&ca_pem))
         })
         .await?
         .context("opening the export service")?;

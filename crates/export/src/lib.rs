@@ -14,6 +14,8 @@
 //!   (destination, size, SHA-256 of the body, the approval it used, time, HTTP status); keeps a
 //!   copy of what was sent only when the owner chose to.
 
+pub mod ca;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -248,8 +250,12 @@ fn covered_by(revoked: &str, destination: &str) -> bool {
 impl ExportService {
     /// Opens the service over the box's stores (creating its store on first use) and starts its
     /// delivery task. Call inside a tokio runtime.
-    pub fn open(stores: &Stores, audit: Arc<AuditLog>) -> Result<ExportService, ExportError> {
-        Self::open_with(stores, audit, Duration::from_secs(1))
+    pub fn open(
+        stores: &Stores,
+        audit: Arc<AuditLog>,
+        box_ca_pem: Option<&str>,
+    ) -> Result<ExportService, ExportError> {
+        Self::open_trusting(stores, audit, Duration::from_secs(1), box_ca_pem)
     }
 
     /// [`ExportService::open`] with the first wait before a retry (tests use a short one).
@@ -257,6 +263,17 @@ impl ExportService {
         stores: &Stores,
         audit: Arc<AuditLog>,
         retry_base: Duration,
+    ) -> Result<ExportService, ExportError> {
+        Self::open_trusting(stores, audit, retry_base, None)
+    }
+
+    /// [`ExportService::open_with`], trusting the box's own CA (PEM) for TLS destinations
+    /// besides the public web roots.
+    pub fn open_trusting(
+        stores: &Stores,
+        audit: Arc<AuditLog>,
+        retry_base: Duration,
+        box_ca_pem: Option<&str>,
     ) -> Result<ExportService, ExportError> {
         let id = StoreId::new(STORE)?;
         let store = match stores.get(&id) {
@@ -289,7 +306,13 @@ impl ExportService {
             Err(e) if e.is_not_found() => Settings::default(),
             Err(e) => return Err(e.into()),
         };
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(pem) = box_ca_pem {
+            let ca = reqwest::Certificate::from_pem(pem.as_bytes())
+                .map_err(|e| ExportError::Refused(format!("the box's CA certificate: {e}")))?;
+            builder = builder.add_root_certificate(ca);
+        }
+        let client = builder
             .timeout(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -864,7 +887,18 @@ impl ExportService {
             other => {
                 let why = match other {
                     Ok(r) => format!("the destination answered {}", r.status()),
-                    Err(err) => format!("could not deliver: {err}"),
+                    Err(err) => {
+                        // reqwest's message hides the cause (a refused certificate, a refused
+                        // connection); the owner needs it.
+                        let mut why = err.to_string();
+                        let mut source = std::error::Error::source(&err);
+                        while let Some(s) = source {
+                            why.push_str(": ");
+                            why.push_str(&s.to_string());
+                            source = s.source();
+                        }
+                        format!("could not deliver: {why}")
+                    }
                 };
                 self.audit(
                     &e.app,
