@@ -208,6 +208,15 @@ pub struct Settings {
     pub keep_copies: bool,
 }
 
+impl Settings {
+    /// Whether the owner revoked `destination` (or a prefix of it) for `app`.
+    pub fn is_revoked(&self, app: &str, destination: &str) -> bool {
+        self.revoked
+            .iter()
+            .any(|(a, d)| a == app && covered_by(d, destination))
+    }
+}
+
 struct State {
     exports: BTreeMap<String, Export>,
     settings: Settings,
@@ -410,11 +419,7 @@ impl ExportService {
         );
         let (revoked, review) = {
             let st = self.state();
-            let revoked = st
-                .settings
-                .revoked
-                .iter()
-                .any(|(app, d)| app == s.app && covered_by(d, s.destination));
+            let revoked = st.settings.is_revoked(s.app, s.destination);
             (revoked, st.settings.review.contains(s.app))
         };
         if revoked {
@@ -475,11 +480,7 @@ impl ExportService {
         // A revocation that landed while this was being written wins.
         let revoked_meanwhile = {
             let mut st = self.state();
-            let revoked = st
-                .settings
-                .revoked
-                .iter()
-                .any(|(app, d)| app == s.app && covered_by(d, s.destination));
+            let revoked = st.settings.is_revoked(s.app, s.destination);
             if !revoked {
                 st.exports.insert(e.id.clone(), e.clone());
             }
@@ -768,11 +769,7 @@ impl ExportService {
                 .get(id)
                 .filter(|e| e.state == ExportState::Queued)?
                 .clone();
-            let revoked = st
-                .settings
-                .revoked
-                .iter()
-                .any(|(app, d)| app == &e.app && covered_by(d, &e.destination));
+            let revoked = st.settings.is_revoked(&e.app, &e.destination);
             (e, revoked)
         };
         if revoked {
