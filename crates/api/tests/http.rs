@@ -1726,3 +1726,65 @@ async fn refuses_unknown_query_parameters_on_every_write() {
         assert_nothing_written(&b, &uri).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_grant_ends_an_open_observe_stream_at_once() {
+    let b = empty_box().await;
+    let addr = serve(&b).await;
+    let created = |r: Resp| {
+        assert!(r.status.is_success(), "{}", String::from_utf8_lossy(&r.body));
+        r.json()
+    };
+    created(
+        b.call(
+            Method::PUT,
+            "/api/v1/principals/watcher",
+            json!({"kind": "client"}).to_string(),
+        )
+        .await,
+    );
+    let grant = created(
+        b.call(
+            Method::POST,
+            "/api/v1/grants",
+            json!({"principal": "watcher", "operation": "observe", "store": "s", "datasource": "t",
+                   "purpose": "watch"})
+            .to_string(),
+        )
+        .await,
+    );
+    let minted = created(
+        b.call(
+            Method::POST,
+            "/api/v1/tokens",
+            json!({"principal": "watcher"}).to_string(),
+        )
+        .await,
+    );
+    let token = minted["token"].as_str().unwrap().to_owned();
+    let (head, mut sse) = SseClient::open(addr, &format!("{S}/ts/t/observe"), Some(&token)).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+
+    b.post(&format!("{S}/ts/t"), json!({"timestamp": 1000, "value": 1}))
+        .await;
+    let (name, _) = sse
+        .next_event(Duration::from_secs(10))
+        .await
+        .expect("the point while granted");
+    assert_eq!(name, "data");
+
+    let id = grant["id"].as_str().unwrap();
+    let revoked = b.call(Method::DELETE, &format!("/api/v1/grants/{id}"), "").await;
+    assert!(
+        revoked.status.is_success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.body)
+    );
+    b.post(&format!("{S}/ts/t"), json!({"timestamp": 2000, "value": 2}))
+        .await;
+    assert_eq!(
+        sse.next_event(Duration::from_secs(2)).await,
+        None,
+        "a point reached a watcher whose grant was revoked"
+    );
+}

@@ -138,9 +138,10 @@ pub async fn observe(
     State(state): State<AppState>,
     segs: Segments,
     _: Params<NoQuery>,
+    axum::Extension(caller): axum::Extension<databox_arbiter::Caller>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let store = store(&state, &segs)?;
     let name = segs.datasource(2)?;
     store.datasource(&name)?;
-    Ok(super::ts::event_stream(&state, &store, name, None))
+    Ok(super::ts::event_stream(&state, &store, name, caller))
 }

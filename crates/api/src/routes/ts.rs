@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::{Extension, Json};
-use databox_arbiter::Access;
+use databox_arbiter::{Access, Caller, DataRequest, Operation};
 use databox_store::query::{parse_delete, parse_read};
 use databox_store::{BlobPoint, DatasourceKind, NumericPoint, WriteAck};
 use futures::Stream;
@@ -209,38 +209,60 @@ pub async fn observe(
     State(state): State<AppState>,
     segs: Segments,
     _: Params<NoQuery>,
-    access: Option<Extension<Access>>,
+    Extension(caller): Extension<Caller>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let store = store(&state, &segs)?;
     let name = segs.datasource(2)?;
     store.datasource(&name)?;
-    Ok(event_stream(
-        &state,
-        &store,
-        name,
-        access.and_then(|a| a.0.window),
-    ))
+    Ok(event_stream(&state, &store, name, caller))
 }
 
 /// The SSE stream of one datasource's committed writes (shared by series and key-value).
-/// With a `window` (from the caller's grant), points timed outside it are not shown.
+/// A principal's grant is checked again for every event, as the arbiter's one check: points
+/// outside its window are not shown, and once its grant or token is gone the stream ends (and
+/// the refusal is audited), so revoking takes effect on open streams at once.
 pub(crate) fn event_stream(
     state: &AppState,
     store: &databox_store::Store,
     name: databox_store::DatasourceId,
-    window: Option<(i64, i64)>,
+    caller: Caller,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>> + use<>> {
-    let stream = BroadcastStream::new(store.subscribe()).filter_map(move |item| match item {
-        Ok(ev) if ev.datasource() == name.as_str() && ev.is_visible_in(window) => {
-            Some(Ok(SseEvent::default()
-                .event("data")
-                .json_data(&*ev)
-                .unwrap_or_default()))
-        }
-        Ok(_) => None,
-        Err(BroadcastStreamRecvError::Lagged(n)) => {
-            Some(Ok(SseEvent::default().event("lagged").data(n.to_string())))
-        }
-    });
+    let arbiter = state.arbiter.clone();
+    let audit = state.audit.clone();
+    let store_id = store.id().clone();
+    let stream = BroadcastStream::new(store.subscribe())
+        .map_while(move |item| match item {
+            Ok(ev) if ev.datasource() == name.as_str() => {
+                let request = DataRequest {
+                    operation: Operation::Observe,
+                    store: &store_id,
+                    datasources: std::slice::from_ref(&name),
+                    read: None,
+                };
+                let window = match arbiter.authorize(&caller, &request) {
+                    Ok(access) => access.window,
+                    Err(denial) => {
+                        let mut refused = databox_audit::Event::access(caller.id(), "observe");
+                        refused.store = Some(store_id.to_string());
+                        refused.datasource = Some(name.to_string());
+                        refused.detail = Some(denial.reason);
+                        refused.outcome = Some(databox_audit::Outcome::Refused);
+                        audit.record(refused);
+                        return None;
+                    }
+                };
+                Some(ev.is_visible_in(window).then(|| {
+                    Ok(SseEvent::default()
+                        .event("data")
+                        .json_data(&*ev)
+                        .unwrap_or_default())
+                }))
+            }
+            Ok(_) => Some(None),
+            Err(BroadcastStreamRecvError::Lagged(n)) => {
+                Some(Some(Ok(SseEvent::default().event("lagged").data(n.to_string()))))
+            }
+        })
+        .filter_map(|event| event);
     Sse::new(futures::StreamExt::take_until(stream, state.closed())).keep_alive(KeepAlive::default())
 }
