@@ -202,7 +202,28 @@ pub async fn authorize(
             response
         }
         Need::Caller => match state.arbiter.authorize_general(&caller, "read") {
-            Ok(()) => next.run(request).await,
+            Ok(()) => {
+                let is_catalogue = matched.as_str().ends_with("/cat");
+                let store = matched
+                    .as_str()
+                    .starts_with("/api/v1/stores/")
+                    .then(|| request.uri().path().split('/').nth(4).map(str::to_owned))
+                    .flatten();
+                let response = next.run(request).await;
+                // What a caller learns of the box is an access too: every catalogue read is
+                // recorded, with the store when it is a store's catalogue.
+                if is_catalogue {
+                    let mut e = Event::access(caller.id(), "read catalogue");
+                    e.store = store;
+                    e.outcome = Some(if response.status().is_success() {
+                        Outcome::Ok
+                    } else {
+                        Outcome::Failed
+                    });
+                    state.audit.record(e);
+                }
+                response
+            }
             Err(d) => denied(&state, d, "read", None, None),
         },
         Need::Data(op) => {

@@ -1788,3 +1788,59 @@ async fn revoking_a_grant_ends_an_open_observe_stream_at_once() {
         "a point reached a watcher whose grant was revoked"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_principals_catalogue_reads_are_audited() {
+    let b = empty_box().await;
+    let ok = |r: Resp| {
+        assert!(r.status.is_success(), "{}", String::from_utf8_lossy(&r.body));
+        r.json()
+    };
+    ok(b.call(
+        Method::PUT,
+        "/api/v1/principals/browser",
+        json!({"kind": "client"}).to_string(),
+    )
+    .await);
+    ok(b.call(
+        Method::POST,
+        "/api/v1/grants",
+        json!({"principal": "browser", "operation": "read", "store": "s", "datasource": "t", "purpose": "look"})
+            .to_string(),
+    )
+    .await);
+    let token = ok(b
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            json!({"principal": "browser"}).to_string(),
+        )
+        .await)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for path in ["/cat", "/api/v1/stores/s/cat"] {
+        let r = b
+            .app
+            .clone()
+            .oneshot(
+                Request::builder()
+                    .uri(path)
+                    .header("authorization", format!("Bearer {token}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+    }
+    let records = ok(b.call(Method::GET, "/api/v1/audit?principal=browser", "").await);
+    let reads: Vec<&Value> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["operation"] == "read catalogue")
+        .collect();
+    assert_eq!(reads.len(), 2, "{records}");
+    assert!(reads.iter().any(|r| r["store"] == "s"), "{records}");
+}
