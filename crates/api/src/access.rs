@@ -153,6 +153,11 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
     }
 }
 
+/// The store segment of an `/api/v1/stores/{store}/...` path, as sent (for audit records).
+fn store_in_path(request: &Request) -> Option<String> {
+    request.uri().path().split('/').nth(4).map(str::to_owned)
+}
+
 /// Authorizes a matched route with the arbiter's one check, and audits it.
 pub async fn authorize(
     State(state): State<AppState>,
@@ -180,10 +185,7 @@ pub async fn authorize(
             // routes record their own, more precise events).
             let store_change =
                 request.method() != Method::GET && matched.as_str().starts_with("/api/v1/stores/");
-            let (method, store) = (
-                request.method().clone(),
-                request.uri().path().split('/').nth(4).map(str::to_owned),
-            );
+            let (method, store) = (request.method().clone(), store_in_path(&request));
             let response = next.run(request).await;
             if store_change {
                 let mut e = Event::of(
@@ -207,7 +209,7 @@ pub async fn authorize(
                 let store = matched
                     .as_str()
                     .starts_with("/api/v1/stores/")
-                    .then(|| request.uri().path().split('/').nth(4).map(str::to_owned))
+                    .then(|| store_in_path(&request))
                     .flatten();
                 let response = next.run(request).await;
                 // What a caller learns of the box is an access too: every catalogue read is

@@ -392,20 +392,22 @@ impl ExportService {
         self.inner.audit.record(ev);
     }
 
+    /// Audits a refused submission (`detail`, for the owner) and returns the refusal the
+    /// submitter sees (`message`).
+    fn refuse(&self, app: &str, detail: String, message: String) -> ExportError {
+        self.audit(app, "export", detail, Outcome::Refused);
+        ExportError::Refused(message)
+    }
+
     /// Queues an export durably (or holds it for review) and returns its id. Blocking: call off
     /// the async threads.
     pub fn submit(&self, s: &Submission<'_>) -> Result<Export, ExportError> {
         let Some(destination) = normalize(s.destination) else {
-            self.audit(
+            return Err(self.refuse(
                 s.app,
-                "export",
                 format!("{}: not a URL without credentials", s.destination),
-                Outcome::Refused,
-            );
-            return Err(ExportError::Refused(format!(
-                "{} is not a URL (without credentials)",
-                s.destination
-            )));
+                format!("{} is not a URL (without credentials)", s.destination),
+            ));
         };
         let s = &Submission {
             destination: &destination,
@@ -423,28 +425,21 @@ impl ExportService {
             (revoked, st.settings.review.contains(s.app))
         };
         if revoked {
-            self.audit(
+            return Err(self.refuse(
                 s.app,
-                "export",
                 format!("{what}: the owner revoked this destination"),
-                Outcome::Refused,
-            );
-            return Err(ExportError::Refused(format!(
-                "the owner revoked {} for this app",
-                s.destination
-            )));
+                format!("the owner revoked {} for this app", s.destination),
+            ));
         }
         if s.body.len() as u64 > s.max_bytes {
-            self.audit(
+            return Err(self.refuse(
                 s.app,
-                "export",
                 format!("{what}: over the limit of {} bytes", s.max_bytes),
-                Outcome::Refused,
-            );
-            return Err(ExportError::Refused(format!(
-                "the body is over this destination's limit of {} bytes",
-                s.max_bytes
-            )));
+                format!(
+                    "the body is over this destination's limit of {} bytes",
+                    s.max_bytes
+                ),
+            ));
         }
         let now = now_ms();
         let e = Export {
@@ -492,16 +487,11 @@ impl ExportService {
             self.save(&cancelled)?;
             self.drop_body(&cancelled.id);
             self.state().exports.insert(cancelled.id.clone(), cancelled);
-            self.audit(
+            return Err(self.refuse(
                 s.app,
-                "export",
                 format!("{what}: the owner revoked this destination"),
-                Outcome::Refused,
-            );
-            return Err(ExportError::Refused(format!(
-                "the owner revoked {} for this app",
-                s.destination
-            )));
+                format!("the owner revoked {} for this app", s.destination),
+            ));
         }
         self.audit(
             s.app,
@@ -951,7 +941,28 @@ impl ExportService {
 
 #[cfg(test)]
 mod tests {
-    use super::covered_by;
+    use super::{covered_by, is_approved};
+
+    #[test]
+    fn destinations_match_exactly_or_under_a_prefix() {
+        let prefix = "https://research.example.org/upload/";
+        assert!(is_approved(prefix, "https://research.example.org/upload/a/b"));
+        assert!(is_approved("https://x.example/one", "https://x.example/one"));
+        assert!(!is_approved("https://x.example/one", "https://x.example/one/two"));
+        assert!(!is_approved(
+            prefix,
+            "https://research.example.org/upload/../admin"
+        ));
+        assert!(!is_approved(
+            prefix,
+            "https://research.example.org.evil.example/upload/"
+        ));
+        assert!(!is_approved(
+            prefix,
+            "https://user:pw@research.example.org/upload/x"
+        ));
+        assert!(!is_approved(prefix, "not a url"));
+    }
 
     #[test]
     fn revocations_cover_the_destination_and_what_lies_under_a_prefix() {

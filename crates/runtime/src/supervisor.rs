@@ -353,12 +353,20 @@ impl Supervisor {
             .map_err(io_error("saving installed.json"))
     }
 
-    /// Compiles and links an installed component under its runtime token.
+    /// Compiles (from its saved `.wasm`) and links an installed component under its runtime token.
     fn load(&self, record: &Record) -> Result<(Manifest, Arc<Loaded>), SupervisorError> {
+        self.load_compiled(record, None)
+    }
+
+    /// [`Supervisor::load`], with the component already compiled when the caller has it (an
+    /// install compiles it first to check its imports, and need not compile it again).
+    fn load_compiled(
+        &self,
+        record: &Record,
+        compiled: Option<&wasmtime::component::Component>,
+    ) -> Result<(Manifest, Arc<Loaded>), SupervisorError> {
         let manifest =
             Manifest::parse(&record.manifest).map_err(|e| SupervisorError::Invalid(e.to_string()))?;
-        let wasm = std::fs::read(self.wasm_path(&manifest.component.name))
-            .map_err(io_error(format!("reading {}.wasm", manifest.component.name)))?;
         let caller = self
             .inner
             .env
@@ -374,7 +382,14 @@ impl Supervisor {
             &record.config,
             self.inner.env.clone(),
         )?;
-        let loaded = self.inner.runtime.load(&wasm, ctx, &manifest)?;
+        let loaded = match compiled {
+            Some(component) => self.inner.runtime.link(component, ctx, &manifest)?,
+            None => {
+                let wasm = std::fs::read(self.wasm_path(&manifest.component.name))
+                    .map_err(io_error(format!("reading {}.wasm", manifest.component.name)))?;
+                self.inner.runtime.load(&wasm, ctx, &manifest)?
+            }
+        };
         Ok((manifest, Arc::new(loaded)))
     }
 
@@ -449,11 +464,14 @@ impl Supervisor {
         let component = self.inner.runtime.compile(wasm)?;
         self.inner.runtime.check_imports(&component, &m)?;
 
-        let existing = self
-            .slots()
-            .get(&name)
-            .map(|s| (s.manifest.clone(), s.record.clone()));
-        let was_running = self.slots().get(&name).is_some_and(|s| s.worker.is_some());
+        let (existing, was_running) = {
+            let slots = self.slots();
+            let slot = slots.get(&name);
+            (
+                slot.map(|s| (s.manifest.clone(), s.record.clone())),
+                slot.is_some_and(|s| s.worker.is_some()),
+            )
+        };
         let sha = hex::encode(sha2::Sha256::digest(wasm));
         let record = match existing {
             Some((old, old_record)) => {
@@ -490,7 +508,7 @@ impl Supervisor {
         let path = self.wasm_path(&name);
         databox_store::write_private_file(&path, wasm)
             .map_err(io_error(format!("saving {}", path.display())))?;
-        let (manifest, loaded) = match self.load(&record) {
+        let (manifest, loaded) = match self.load_compiled(&record, Some(&component)) {
             Ok(x) => x,
             Err(e) => {
                 let principal =

@@ -46,29 +46,3 @@ impl Host for HostState {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use databox_export::is_approved;
-
-    #[test]
-    fn destinations_match_exactly_or_under_a_prefix() {
-        let prefix = "https://research.example.org/upload/";
-        assert!(is_approved(prefix, "https://research.example.org/upload/a/b"));
-        assert!(is_approved("https://x.example/one", "https://x.example/one"));
-        assert!(!is_approved("https://x.example/one", "https://x.example/one/two"));
-        assert!(!is_approved(
-            prefix,
-            "https://research.example.org/upload/../admin"
-        ));
-        assert!(!is_approved(
-            prefix,
-            "https://research.example.org.evil.example/upload/"
-        ));
-        assert!(!is_approved(
-            prefix,
-            "https://user:pw@research.example.org/upload/x"
-        ));
-        assert!(!is_approved(prefix, "not a url"));
-    }
-}
