@@ -1,6 +1,7 @@
 //! Access control for every route, in two layers and one table.
 //!
-//! - [`authenticate`] runs before routing: no valid token, no answer (401), even for unknown paths.
+//! - [`authenticate`] runs before routing: no valid token (or owner's dashboard session), no
+//!   answer (401), even for unknown paths.
 //! - [`authorize`] runs on each matched route: it looks the route up in [`ROUTES`] to learn what
 //!   the route needs (the owner, any caller, or a data operation), asks the arbiter's one check,
 //!   and records the outcome in the audit log: refusals, reads with their row counts, writes
@@ -142,8 +143,36 @@ fn denied(
     .into_response()
 }
 
-/// Authenticates every request before routing.
+/// Authenticates every request before routing: a bearer token, or else the owner's dashboard
+/// session (whose changes must carry its CSRF token).
 pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    if bearer(&request).is_none()
+        && let Some(id) = crate::dashboard::session_cookie(request.headers())
+    {
+        let denial = |status: u16, reason: &str| Denial {
+            status,
+            reason: reason.to_owned(),
+            principal: Some("owner".to_owned()),
+        };
+        return match state.arbiter.login().session(&id, databox_store::now_ms()) {
+            Some(session) => {
+                match crate::dashboard::change_allowed(request.method(), request.headers(), &session) {
+                    Ok(()) => {
+                        request.extensions_mut().insert(Caller::Owner);
+                        next.run(request).await
+                    }
+                    Err(reason) => denied(&state, denial(403, reason), "authenticate", None, None),
+                }
+            }
+            None => denied(
+                &state,
+                denial(401, "your dashboard session has ended: log in again"),
+                "authenticate",
+                None,
+                None,
+            ),
+        };
+    }
     match state.arbiter.authenticate(bearer(&request)) {
         Ok(caller) => {
             request.extensions_mut().insert(caller);

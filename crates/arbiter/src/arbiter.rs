@@ -11,6 +11,7 @@ use databox_store::{DatasourceId, ReadQuery, StoreId};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
+use crate::login::OwnerLogin;
 use crate::model::{Grant, Granularity, Operation, Principal, PrincipalId, PrincipalKind, TokenInfo};
 use crate::tokens::{self, Attenuation, CheckFailure, VerifiedToken, now_ms};
 use crate::{ArbiterError, OwnerToken, TOKEN_PREFIX};
@@ -108,6 +109,7 @@ type DecisionKey = (u64, Operation, String, String, i64);
 pub struct Arbiter {
     dir: PathBuf,
     owner: OwnerToken,
+    login: OwnerLogin,
     root: KeyPair,
     state: RwLock<State>,
     verified: Mutex<HashMap<Arc<str>, Arc<VerifiedToken>>>,
@@ -120,7 +122,7 @@ fn random_id(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(b))
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArbiterError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArbiterError> {
     databox_store::write_private_file(path, bytes).map_err(|e| ArbiterError::Io {
         context: format!("writing {}", path.display()),
         source: e,
@@ -164,6 +166,7 @@ impl Arbiter {
             Arbiter {
                 dir: data_dir.to_owned(),
                 owner,
+                login: OwnerLogin::open(data_dir)?,
                 root,
                 state: RwLock::new(state),
                 verified: Mutex::new(HashMap::new()),
@@ -171,6 +174,11 @@ impl Arbiter {
             },
             new_owner_token,
         ))
+    }
+
+    /// The owner's dashboard password, one-time links and sessions.
+    pub fn login(&self) -> &OwnerLogin {
+        &self.login
     }
 
     /// The public key tokens of this box are verified with (for offline attenuation).

@@ -6,14 +6,17 @@
 //!   the arbiter (`tokens.rs`); a holder can narrow a token offline.
 //! - **Grants** say what each principal may do on which datasources, with time windows, expiry
 //!   and granularity (`model.rs`).
+//! - The owner's **dashboard login**: a password, one-time links and sessions (`login.rs`).
 //! - [`Arbiter::authorize`] is the one check on the path to every data operation.
 
 mod arbiter;
+pub mod login;
 mod model;
 mod owner;
 pub mod tokens;
 
 pub use arbiter::{Access, Arbiter, Caller, DataRequest, Denial};
+pub use login::{LoginError, NewSession, OwnerLogin, Session};
 pub use model::{Grant, Granularity, Operation, Principal, PrincipalId, PrincipalKind, TokenInfo};
 pub use owner::{OwnerToken, TOKEN_PREFIX};
 pub use tokens::Attenuation;

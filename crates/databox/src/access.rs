@@ -187,6 +187,7 @@ pub enum Action {
     Token(TokenCmd),
     Audit(AuditCmd),
     Statement { conn: Conn, month: String },
+    DashboardLink { conn: Conn },
 }
 
 /// Runs an access command.
@@ -436,6 +437,17 @@ async fn run_async(action: Action) -> anyhow::Result<()> {
                 )
                 .await?;
             print!("{}", resp.text().await?);
+        }
+        Action::DashboardLink { conn } => {
+            let base = conn.url().trim_end_matches('/').to_owned();
+            let resp = Client::new(conn)?
+                .send(Method::POST, "/api/v1/owner/login-link", Payload::None)
+                .await?;
+            let v: Value = resp.json().await?;
+            println!(
+                "Open this link in your browser to log in to the dashboard (it works once, for 15 minutes):"
+            );
+            println!("  {base}{}", v["path"].as_str().unwrap_or_default());
         }
     }
     Ok(())

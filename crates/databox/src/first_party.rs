@@ -5,15 +5,7 @@ use std::collections::BTreeMap;
 
 use databox_runtime::{InstallRequest, Supervisor};
 
-/// A component shipped with the box.
-pub struct FirstParty {
-    /// Its name (as in its manifest).
-    pub name: &'static str,
-    /// Its manifest.
-    pub manifest: &'static str,
-    /// The built component.
-    pub wasm: &'static [u8],
-}
+pub use databox_api::dashboard::FirstParty;
 
 include!(concat!(env!("OUT_DIR"), "/first_party.rs"));
 

@@ -85,8 +85,20 @@ enum Command {
     /// What leaves the box: exports, the review queue, receipts, destinations.
     #[command(subcommand)]
     Export(exports::ExportCmd),
+    /// The owner's dashboard: a one-time login link (to log in without the password, or to set one).
+    #[command(subcommand)]
+    Dashboard(DashboardCmd),
     /// Start a new app or driver project (Rust, built for WebAssembly with the SDK).
     New(scaffold::NewArgs),
+}
+
+#[derive(Subcommand)]
+enum DashboardCmd {
+    /// Print a one-time link that logs in to the dashboard (valid once, for 15 minutes).
+    Link {
+        #[command(flatten)]
+        conn: client::Conn,
+    },
 }
 
 #[derive(Subcommand)]
@@ -125,6 +137,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(c) => access::run(access::Action::Token(c)),
         Command::Audit(c) => access::run(access::Action::Audit(c)),
         Command::Statement { conn, month } => access::run(access::Action::Statement { conn, month }),
+        Command::Dashboard(DashboardCmd::Link { conn }) => {
+            access::run(access::Action::DashboardLink { conn })
+        }
         Command::OwnerToken(OwnerTokenCmd::Reset { data_dir }) => {
             let (_, token) = databox_arbiter::OwnerToken::reset(&data_dir)?;
             println!("New owner token (the old one no longer works; restart a running box to use it):");

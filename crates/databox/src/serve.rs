@@ -87,6 +87,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             None => println!("Use the owner token shown on first start (DATABOX_TOKEN)."),
         }
         println!("Try: curl -H \"Authorization: Bearer $DATABOX_TOKEN\" http://{addr}/cat");
+        if arbiter.login().has_password() {
+            println!("Dashboard: http://{addr}/ (log in with your password; `databox dashboard link` makes a one-time link)");
+        } else {
+            let code = arbiter.login().new_link(databox_store::now_ms());
+            println!("Dashboard: open this one-time link to set your password (valid for 15 minutes):");
+            println!("  http://{addr}/login/once?code={}", code.as_str());
+        }
         drop(new_token);
         let retention_stores = stores.clone();
         let interval = Duration::from_secs(args.retention_interval.max(1));
@@ -136,7 +143,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         let state = AppState::new(stores.clone(), arbiter, audit.clone())
             .with_components(components.clone())
-            .with_exports(exports);
+            .with_exports(exports)
+            .with_first_party(crate::first_party::ALL);
         let closer = state.clone();
         axum::serve(listener, databox_api::router(state))
             .with_graceful_shutdown(async move {

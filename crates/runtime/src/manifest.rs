@@ -43,6 +43,16 @@ pub enum Kind {
     Driver,
 }
 
+impl Kind {
+    /// `app` or `driver`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::App => "app",
+            Kind::Driver => "driver",
+        }
+    }
+}
+
 /// What the component is.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -219,7 +229,7 @@ fn default_output() -> u32 {
 }
 
 /// A setting the owner fills in at install.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigField {
     /// Its key: 1-64 of `a-z 0-9 _`.

@@ -26,7 +26,7 @@ use crate::host::{
     CallError, ComponentCtx, Env, HttpRequest, HttpResponse, Loaded, Report, RunError, Runtime,
 };
 use crate::install::{Candidates, Choices, InstallError, candidates, check_choices, install, new_asks};
-use crate::manifest::{Kind, Manifest};
+use crate::manifest::Manifest;
 
 /// Lines of a component's log kept for the owner.
 const LOG_LINES: usize = 500;
@@ -115,6 +115,14 @@ pub struct Review {
     pub name: String,
     /// Its version.
     pub version: String,
+    /// `app` or `driver`.
+    pub kind: String,
+    /// What it does, in its author's words.
+    pub description: String,
+    /// Whether it has its own page.
+    pub ui: bool,
+    /// The settings the owner fills in.
+    pub config: Vec<crate::manifest::ConfigField>,
     /// What installing it means, in plain language.
     pub review: Vec<String>,
     /// For each request, the datasources that could serve it.
@@ -405,6 +413,10 @@ impl Supervisor {
         Ok(Review {
             name: m.component.name.clone(),
             version: m.component.version.clone(),
+            kind: m.component.kind.as_str().into(),
+            description: m.component.description.clone(),
+            ui: m.component.ui,
+            config: m.config.clone(),
             review: m.review(),
             candidates: candidates(&m, &self.inner.env.stores)
                 .into_iter()
@@ -1028,7 +1040,7 @@ fn info_of(name: &str, s: &Slot) -> ComponentInfo {
     ComponentInfo {
         name: name.to_owned(),
         version: c.version.clone(),
-        kind: if c.kind == Kind::App { "app" } else { "driver" }.into(),
+        kind: c.kind.as_str().into(),
         description: c.description.clone(),
         status: s.status.clone(),
         last_error: s.last_error.clone(),

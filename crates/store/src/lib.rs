@@ -4,8 +4,10 @@
 //! `<data dir>/stores/` with its own key under `<data dir>/keys/`, sealed by the box master key
 //! (see [`keys`]). A store holds datasources of three kinds: numeric time series, blob time series
 //! and key-value. [`Stores`] opens, creates, lists and erases stores; [`Store`] does the reads and
-//! the group-committed, durable writes; [`query`] parses the read and delete path language.
+//! the group-committed, durable writes; [`query`] parses the read and delete path language;
+//! [`Store::buckets`] cuts a numeric series into chart buckets.
 
+mod buckets;
 pub mod catalogue;
 mod engine;
 mod error;
@@ -19,7 +21,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-pub use engine::{Store, WriteAck, WriteTicket, now_ms};
+pub use buckets::{Bucket, MAX_CHART_POINTS, MIN_CHART_POINTS, bucket_width};
+pub use engine::{PAGE_BYTES, Page, PageCursor, Store, WriteAck, WriteTicket, now_ms};
 pub use error::StoreError;
 pub use id::{DatasourceId, KvKey, MAX_ID_LEN, MAX_KEY_LEN, StoreId, TagName};
 pub use keys::{MasterKey, MasterKeySource, write_private_file};
@@ -40,6 +43,11 @@ pub struct Stores {
 }
 
 impl Stores {
+    /// The box's data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Opens the stores of the box in `data_dir`, creating the folders and the master key on
     /// first start. Database files whose key is gone (an erase interrupted by a crash) are removed.
     /// A store that fails to open is set aside as unavailable (see [`Stores::unavailable`]) and

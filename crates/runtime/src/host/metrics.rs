@@ -32,8 +32,8 @@ fn memory() -> (u64, u64) {
     (total.saturating_sub(available), total)
 }
 
-/// `(used, total)` bytes of the file system holding `path`.
-fn disk(path: &std::path::Path) -> (u64, u64) {
+/// `(used, total)` bytes of the file system holding `path` (zeros if it cannot be read).
+pub fn disk(path: &std::path::Path) -> (u64, u64) {
     match rustix::fs::statvfs(path) {
         Ok(s) => {
             let total = s.f_blocks * s.f_frsize;

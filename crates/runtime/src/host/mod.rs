@@ -12,7 +12,7 @@
 
 mod datastore;
 mod export;
-mod metrics;
+pub mod metrics;
 mod net;
 
 use std::collections::BTreeMap;
