@@ -1,11 +1,13 @@
 //! The box's HTTP API (axum): every store operation under `/api/v1/stores/...`, the root Hypercat
-//! catalogue at `/cat`, and the OpenAPI document at `/api/v1/openapi.json`.
+//! catalogue at `/cat`, the OpenAPI document at `/api/v1/openapi.json`, and the owner's dashboard
+//! ([`dashboard`]) at `/`.
 //!
 //! Every route, including unknown paths, sits behind [`access::authenticate`], and every matched
 //! route behind [`access::authorize`] (the arbiter's one check, audited); every error is a JSON
 //! body from [`ApiError`].
 
 pub mod access;
+pub mod dashboard;
 mod error;
 pub mod extract;
 pub mod routes;
@@ -37,6 +39,8 @@ pub struct AppState {
     pub components: Option<databox_runtime::Supervisor>,
     /// The export service, when the box runs it.
     pub exports: Option<databox_export::ExportService>,
+    /// The components shipped inside the box, installable by name.
+    pub first_party: &'static [dashboard::FirstParty],
     closing: tokio::sync::watch::Receiver<bool>,
     closer: Arc<tokio::sync::watch::Sender<bool>>,
 }
@@ -51,6 +55,7 @@ impl AppState {
             audit,
             components: None,
             exports: None,
+            first_party: &[],
             closing,
             closer: Arc::new(closer),
         }
@@ -59,6 +64,12 @@ impl AppState {
     /// The same state, sending data out through `exports`.
     pub fn with_exports(mut self, exports: databox_export::ExportService) -> Self {
         self.exports = Some(exports);
+        self
+    }
+
+    /// The same state, offering `components` (shipped inside the box) for installation by name.
+    pub fn with_first_party(mut self, components: &'static [dashboard::FirstParty]) -> Self {
+        self.first_party = components;
         self
     }
 
@@ -92,8 +103,8 @@ impl AppState {
         stores::list, stores::create, stores::show, stores::erase,
         stores::list_datasources, stores::put_datasource, stores::get_datasource, stores::delete_datasource,
         stores::put_retention, stores::delete_retention,
-        ts::write, ts::write_batch, ts::read, ts::delete, ts::observe,
-        kv::put, kv::get, kv::delete, kv::keys, kv::delete_all, kv::length, kv::observe,
+        ts::write, ts::write_batch, ts::read, ts::delete, ts::observe, ts::chart, ts::download,
+        kv::put, kv::get, kv::delete, kv::keys, kv::delete_all, kv::length, kv::observe, kv::download,
         admin::principals, admin::add_principal, admin::remove_principal,
         admin::grants, admin::add_grant, admin::revoke_grant,
         admin::tokens, admin::mint, admin::attenuate, admin::public_key, admin::revoke_token, admin::revoke_token_string,
@@ -133,7 +144,7 @@ async fn wrong_method(method: Method) -> ApiError {
 /// The router of the whole API.
 pub fn router(state: AppState) -> Router {
     const S: &str = "/api/v1/stores/{store}";
-    Router::new()
+    let api = Router::new()
         .route("/cat", get(cat::root))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/stores", get(stores::list))
@@ -156,6 +167,9 @@ pub fn router(state: AppState) -> Router {
             axum::routing::post(ts::write_batch),
         )
         .route(&format!("{S}/ts/{{ds}}/observe"), get(ts::observe))
+        // The owner's alone (not in access::ROUTES): the dashboard's charts and downloads.
+        .route(&format!("{S}/ts/{{ds}}/chart"), get(ts::chart))
+        .route(&format!("{S}/ts/{{ds}}/download"), get(ts::download))
         .route(
             &format!("{S}/ts/{{ds}}/{{*query}}"),
             get(ts::read).delete(ts::delete),
@@ -166,6 +180,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(&format!("{S}/kv/{{ds}}/length"), get(kv::length))
         .route(&format!("{S}/kv/{{ds}}/observe"), get(kv::observe))
+        .route(&format!("{S}/kv/{{ds}}/download"), get(kv::download))
         .route(
             &format!("{S}/kv/{{ds}}/key/{{key}}"),
             get(kv::get).put(kv::put).delete(kv::delete),
@@ -224,6 +239,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/exports/{id}/{decision}",
             axum::routing::post(exports::decide),
         )
+        .merge(dashboard::owner_api())
         .route("/app/{name}", axum::routing::any(components::page))
         .route("/app/{name}/", axum::routing::any(components::page))
         .route("/app/{name}/{*path}", axum::routing::any(components::page))
@@ -231,6 +247,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
-        .layer(from_fn_with_state(state.clone(), access::authenticate))
+        .layer(from_fn_with_state(state.clone(), access::authenticate));
+    Router::new()
+        .merge(dashboard::pages())
+        .merge(api)
         .with_state(state)
 }

@@ -166,16 +166,7 @@ impl OwnerLogin {
 
     /// Sets (or replaces) the owner's password. Every other session ends when it changes.
     pub fn set_password(&self, new: &str, keep_session: Option<&str>) -> Result<(), LoginError> {
-        if new.chars().count() < MIN_PASSWORD_LEN {
-            return Err(LoginError::WeakPassword(format!(
-                "the password must have at least {MIN_PASSWORD_LEN} characters"
-            )));
-        }
-        if new.len() > 1024 {
-            return Err(LoginError::WeakPassword(
-                "the password is longer than 1024 bytes".into(),
-            ));
-        }
+        check_password(new)?;
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
         let phc = Argon2::default()
             .hash_password(new.as_bytes(), &salt)
@@ -325,6 +316,21 @@ impl OwnerLogin {
             &serde_json::to_vec(sessions).expect("sessions serialize"),
         )
     }
+}
+
+/// Whether the box accepts `password` as the owner's new password.
+pub fn check_password(password: &str) -> Result<(), LoginError> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(LoginError::WeakPassword(format!(
+            "the password must have at least {MIN_PASSWORD_LEN} characters"
+        )));
+    }
+    if password.len() > 1024 {
+        return Err(LoginError::WeakPassword(
+            "the password is longer than 1024 bytes".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn live(r: &SessionRecord, now_ms: i64) -> bool {

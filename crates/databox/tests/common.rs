@@ -15,6 +15,8 @@ pub struct BoxProcess {
     pub url: String,
     /// The owner token, printed on first start only.
     pub new_token: Option<String>,
+    /// The one-time dashboard link, printed while no password is set.
+    pub login_link: Option<String>,
 }
 
 impl BoxProcess {
@@ -33,6 +35,7 @@ impl BoxProcess {
         let mut lines = BufReader::new(stdout).lines();
         let mut url = None;
         let mut new_token = None;
+        let mut login_link = None;
         for line in lines.by_ref() {
             let line = line.expect("read box output");
             if let Some(u) = line.strip_prefix("listening on ") {
@@ -41,7 +44,12 @@ impl BoxProcess {
             if let Some(t) = line.trim().strip_prefix("export DATABOX_TOKEN=") {
                 new_token = Some(t.to_owned());
             }
-            if line.starts_with("Try:") {
+            if line.contains("/login/once?code=") {
+                login_link = Some(line.trim().to_owned());
+                break;
+            }
+            // The dashboard line comes last: its link on the next line when no password is set.
+            if line.starts_with("Dashboard: http") {
                 break;
             }
         }
@@ -51,6 +59,7 @@ impl BoxProcess {
             child,
             url: url.expect("the box printed its address"),
             new_token,
+            login_link,
         }
     }
 

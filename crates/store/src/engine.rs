@@ -21,12 +21,13 @@ use rusqlite::{
 use serde_json::Value;
 use tokio::sync::{broadcast, oneshot};
 
+use crate::buckets::Bucket;
 use crate::keys::SecretKey;
 use crate::model::{
     BlobPoint, Datasource, DatasourceKind, DatasourceMeta, Event, KvValue, MAX_ROWS, NumericPoint,
     ReadOutput, Retention, Row, ValueType, numeric_data,
 };
-use crate::query::{Aggregate, DeleteQuery, FilterOp, Form, ReadQuery};
+use crate::query::{Aggregate, DeleteQuery, FilterOp, Form, ReadQuery, check_timestamp};
 use crate::{DatasourceId, KvKey, StoreError, StoreId};
 
 const SCHEMA: &str = "
@@ -67,6 +68,26 @@ const MAX_GROUP: usize = 4096;
 const MAX_IDLE_READERS: usize = 8;
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
+
+/// About how much data one page of [`Store::read_page`] or [`Store::kv_page`] holds at most
+/// (besides its row limit): a page of large documents or values stays this small.
+pub const PAGE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Where a page of [`Store::read_page`] ended: the time and write order of its last row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageCursor {
+    ts: i64,
+    seq: i64,
+}
+
+/// One page of a series read in time order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page {
+    /// The rows, oldest first, as a read returns them.
+    pub rows: Vec<Row>,
+    /// Where the next page starts, or `None` when the range is read to its end.
+    pub next: Option<PageCursor>,
+}
 
 /// What a committed write changed.
 #[derive(Clone, Debug, PartialEq)]
@@ -580,6 +601,163 @@ impl Store {
         self.with_reader(|c| {
             let n: i64 = c.query_row("SELECT count(*) FROM kv WHERE ds = ?1", [ds.rowid], |r| r.get(0))?;
             Ok(n as u64)
+        })
+    }
+
+    /// Keys and values of a key-value datasource in key order, starting after the key `after`
+    /// (from the first with `None`): at most `limit` of them, and fewer once their values add up
+    /// to [`PAGE_BYTES`] (always at least one), so that reading a whole datasource page by page
+    /// holds one bounded page at a time. An empty page means the end.
+    pub fn kv_page(
+        &self,
+        name: &DatasourceId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, KvValue)>, StoreError> {
+        let ds = self.ds_of_kind(name, DatasourceKind::KeyValue)?;
+        self.with_reader(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT key, vtype, ctype, value FROM kv WHERE ds = ?1 AND key > ?2 ORDER BY key LIMIT ?3",
+            )?;
+            // Keys are never empty, so "" is before the first.
+            let mut rows = stmt.query(params![ds.rowid, after.unwrap_or(""), limit.max(1) as i64])?;
+            let (mut out, mut bytes) = (Vec::new(), 0);
+            while let Some(r) = rows.next()? {
+                let value = KvValue {
+                    value_type: ValueType::from_code(r.get(1)?),
+                    content_type: r.get(2)?,
+                    bytes: r.get(3)?,
+                };
+                bytes += value.bytes.len();
+                out.push((r.get(0)?, value));
+                if bytes >= PAGE_BYTES {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// The time of the oldest and of the newest data of a series, `None` when it holds none. The
+    /// downsampled hourly history of a numeric series counts too, at the start of its hours.
+    pub fn span(&self, name: &DatasourceId) -> Result<Option<(i64, i64)>, StoreError> {
+        let ds = self.series(name)?;
+        self.with_reader(|c| {
+            // Each arm is one seek at an end of the (ds, time) primary key.
+            let sql = if ds.kind == DatasourceKind::Numeric {
+                "SELECT min(t), max(t) FROM (
+                    SELECT min(ts) AS t FROM point WHERE ds = ?1 UNION ALL SELECT max(ts) FROM point WHERE ds = ?1
+                    UNION ALL SELECT min(hour) FROM hourly WHERE ds = ?1
+                    UNION ALL SELECT max(hour) FROM hourly WHERE ds = ?1)"
+            } else {
+                "SELECT min(ts), max(ts) FROM blob_point WHERE ds = ?1"
+            };
+            let (lo, hi): (Option<i64>, Option<i64>) =
+                c.prepare_cached(sql)?.query_row([ds.rowid], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(lo.zip(hi))
+        })
+    }
+
+    /// The points of a numeric series in `from..=to` cut into at most `points` buckets of equal
+    /// width ([`crate::bucket_width`]; `points` is clamped to
+    /// [`crate::MIN_CHART_POINTS`]`..=`[`crate::MAX_CHART_POINTS`]), each with the count, min, max
+    /// and mean of its points; empty buckets are left out, the others come in time order.
+    ///
+    /// Buckets narrower than an hour are computed from the raw points of the range (one SQL
+    /// `GROUP BY` over its slice of the primary key). Buckets of an hour or more are computed from
+    /// the hourly rollups of the whole hours inside the range plus the raw points of the partial
+    /// hours at its two edges, which is what keeps a chart of a million points fast (a few
+    /// hundred rollup rows instead of every point), and what makes bucket edges approximate to
+    /// the hour: a rollup hour counts whole in the bucket that holds the hour's start, so a
+    /// bucket boundary inside an hour does not split it. The range's own edges stay exact, and
+    /// the counts add up to the points in `from..=to`; only the downsampled history of purged
+    /// points (which has nothing finer than hours) counts whole for the hours at the edges too.
+    pub fn buckets(
+        &self,
+        name: &DatasourceId,
+        from: i64,
+        to: i64,
+        points: u32,
+    ) -> Result<Vec<Bucket>, StoreError> {
+        let ds = self.ds_of_kind(name, DatasourceKind::Numeric)?;
+        let (from, to) = (check_timestamp(from)?, check_timestamp(to)?);
+        if from > to {
+            return Err(StoreError::BadQuery(format!(
+                "the chart's start {from} is after its end {to}"
+            )));
+        }
+        let width = crate::bucket_width(from, to, points);
+        self.with_reader(|c| crate::buckets::compute(c, ds.rowid, from, to, width))
+    }
+
+    /// One page of a series (numeric or blob) in time order, the rows as a read returns them:
+    /// those in `from..=to` after `after` (from the start with `None`), at most `limit`, and fewer
+    /// once their data adds up to [`PAGE_BYTES`] (always at least one). Pass the page's `next`
+    /// back for the following page; `None` there means the series is read to the end.
+    ///
+    /// The cursor is the time and write order of the last row, not just its time, so points that
+    /// share a timestamp (a batch written without timestamps shares the box's time) are neither
+    /// repeated nor skipped across pages. Each page is its own read: points written meanwhile
+    /// after the cursor show up in later pages.
+    pub fn read_page(
+        &self,
+        name: &DatasourceId,
+        from: i64,
+        to: i64,
+        after: Option<PageCursor>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let ds = self.series(name)?;
+        let limit = limit.max(1);
+        // With no cursor every row at `from` or later passes `ts > from OR seq > MIN`.
+        let cursor = after.unwrap_or(PageCursor {
+            ts: from,
+            seq: i64::MIN,
+        });
+        let sql = if ds.kind == DatasourceKind::Numeric {
+            "SELECT ts, seq, value, tags FROM point
+             WHERE ds = ?1 AND ts >= ?2 AND ts <= ?3 AND (ts > ?4 OR seq > ?5) ORDER BY ts, seq LIMIT ?6"
+        } else {
+            "SELECT ts, seq, data FROM blob_point
+             WHERE ds = ?1 AND ts >= ?2 AND ts <= ?3 AND (ts > ?4 OR seq > ?5) ORDER BY ts, seq LIMIT ?6"
+        };
+        self.with_reader(|c| {
+            let mut stmt = c.prepare_cached(sql)?;
+            let mut rows = stmt.query(params![
+                ds.rowid,
+                from.max(cursor.ts),
+                to,
+                cursor.ts,
+                cursor.seq,
+                limit as i64
+            ])?;
+            let (mut out, mut bytes, mut last) = (Vec::new(), 0, None);
+            while let Some(r) = rows.next()? {
+                let (ts, seq): (i64, i64) = (r.get(0)?, r.get(1)?);
+                let data = if ds.kind == DatasourceKind::Numeric {
+                    let tags: Option<String> = r.get(3)?;
+                    bytes += 32 + tags.as_ref().map_or(0, String::len);
+                    numeric_data(r.get(2)?, tags.as_deref())
+                } else {
+                    let text: String = r.get(2)?;
+                    bytes += text.len();
+                    serde_json::from_str(&text).unwrap_or(Value::Null)
+                };
+                out.push(Row {
+                    timestamp: ts,
+                    datasource: None,
+                    data,
+                });
+                last = Some(PageCursor { ts, seq });
+                if bytes >= PAGE_BYTES {
+                    break;
+                }
+            }
+            let full = out.len() == limit || bytes >= PAGE_BYTES;
+            Ok(Page {
+                rows: out,
+                next: if full { last } else { None },
+            })
         })
     }
 
@@ -1397,4 +1575,146 @@ impl Writer {
 enum RegistryChange {
     Put(DsEntry),
     Remove(String),
+}
+
+#[cfg(test)]
+mod page_tests {
+    use super::*;
+    use crate::{MasterKeySource, Stores};
+
+    const MAX_TS: i64 = crate::query::MAX_TIMESTAMP;
+
+    fn store() -> (tempfile::TempDir, Stores, Arc<Store>) {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = Stores::open(dir.path(), &MasterKeySource::KeyFile).unwrap();
+        let store = stores.create(&StoreId::new("pages").unwrap(), "").unwrap();
+        (dir, stores, store)
+    }
+
+    fn datasource(store: &Store, name: &str, kind: DatasourceKind) -> DatasourceId {
+        let id = DatasourceId::new(name).unwrap();
+        store
+            .upsert_datasource(id.clone(), DatasourceMeta::of_kind(kind))
+            .unwrap()
+            .wait()
+            .unwrap();
+        id
+    }
+
+    fn all_pages(store: &Store, id: &DatasourceId, from: i64, to: i64, limit: usize) -> (Vec<Row>, usize) {
+        let (mut rows, mut pages, mut after) = (Vec::new(), 0, None);
+        loop {
+            let page = store.read_page(id, from, to, after, limit).unwrap();
+            assert!(page.rows.len() <= limit);
+            pages += 1;
+            rows.extend(page.rows);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return (rows, pages),
+            }
+        }
+    }
+
+    #[test]
+    fn pages_of_a_series_are_its_rows_in_order_even_when_timestamps_repeat() {
+        let (_dir, _stores, store) = store();
+        let id = datasource(&store, "t", DatasourceKind::Numeric);
+        // 25 points at each of 8 timestamps, so page boundaries fall inside runs of equal times.
+        let points: Vec<NumericPoint> = (0..200)
+            .map(|i| NumericPoint {
+                timestamp: Some(1000 * (i / 25)),
+                value: i as f64,
+                tags: [("n".to_owned(), i.to_string())].into(),
+            })
+            .collect();
+        store.write_numeric(&id, points).unwrap().wait().unwrap();
+        let whole = match store
+            .read(
+                std::slice::from_ref(&id),
+                &crate::query::parse_read(&["since".into(), "0".into()]).unwrap(),
+            )
+            .unwrap()
+        {
+            ReadOutput::Rows(r) => r,
+            other => panic!("{other:?}"),
+        };
+        for limit in [1, 7, 25, 200, 1000] {
+            let (rows, pages) = all_pages(&store, &id, 0, MAX_TS, limit);
+            assert_eq!(rows, whole, "limit {limit}: the same rows as one read");
+            assert!(pages <= 200 / limit + 1, "limit {limit}: {pages} pages");
+        }
+        let (rows, _) = all_pages(&store, &id, 2000, 4000, 10);
+        assert_eq!(rows, whole[50..125].to_vec(), "from and to are inclusive");
+        let (rows, pages) = all_pages(&store, &id, 7001, MAX_TS, 10);
+        assert_eq!((rows.len(), pages), (0, 1));
+    }
+
+    #[test]
+    fn pages_of_large_documents_stop_at_the_byte_budget() {
+        let (_dir, _stores, store) = store();
+        let id = datasource(&store, "docs", DatasourceKind::Blob);
+        let doc = serde_json::json!({"text": "x".repeat(3 * 1024 * 1024)});
+        for ts in 0..5 {
+            store
+                .write_blob(
+                    &id,
+                    vec![BlobPoint {
+                        timestamp: Some(ts),
+                        data: doc.clone(),
+                    }],
+                )
+                .unwrap()
+                .wait()
+                .unwrap();
+        }
+        let page = store.read_page(&id, 0, MAX_TS, None, 1000).unwrap();
+        assert_eq!(page.rows.len(), 3, "8 MiB reached on the third document");
+        assert_eq!(page.rows[0].data, doc);
+        let (rows, pages) = all_pages(&store, &id, 0, MAX_TS, 1000);
+        assert_eq!((rows.len(), pages), (5, 2));
+        let kv = datasource(&store, "kv", DatasourceKind::KeyValue);
+        assert!(matches!(
+            store.read_page(&kv, 0, MAX_TS, None, 10),
+            Err(StoreError::WrongKind { .. })
+        ));
+        assert_eq!(store.span(&id).unwrap(), Some((0, 4)));
+    }
+
+    #[test]
+    fn pages_of_a_key_value_datasource_follow_key_order() {
+        let (_dir, _stores, store) = store();
+        let id = datasource(&store, "settings", DatasourceKind::KeyValue);
+        for i in (0..30).rev() {
+            let value =
+                KvValue::new(Some("application/json"), format!("{{\"i\":{i}}}").into_bytes()).unwrap();
+            store
+                .kv_put(&id, KvKey::new(format!("k{i:02}")).unwrap(), value)
+                .unwrap()
+                .wait()
+                .unwrap();
+        }
+        let mut keys = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = store.kv_page(&id, after.as_deref(), 7).unwrap();
+            if page.is_empty() {
+                break;
+            }
+            assert!(page.len() <= 7);
+            after = page.last().map(|(k, _)| k.clone());
+            keys.extend(
+                page.into_iter()
+                    .map(|(k, v)| (k, String::from_utf8(v.bytes).unwrap())),
+            );
+        }
+        let want: Vec<(String, String)> = (0..30)
+            .map(|i| (format!("k{i:02}"), format!("{{\"i\":{i}}}")))
+            .collect();
+        assert_eq!(keys, want);
+        let ts = datasource(&store, "t", DatasourceKind::Numeric);
+        assert!(matches!(
+            store.kv_page(&ts, None, 7),
+            Err(StoreError::WrongKind { .. })
+        ));
+    }
 }

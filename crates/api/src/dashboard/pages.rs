@@ -67,7 +67,9 @@ fn html(status: StatusCode, body: String) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Not `no-referrer`: with it, browsers send `Origin: null` on the box's own form posts and
+    // fetches, which the same-origin check must then refuse.
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     r
 }
 
@@ -94,10 +96,13 @@ fn document(title: &str, body: &str) -> String {
 /// Only a path of the dashboard itself may follow a log-in (no open redirect).
 fn safe_next(next: Option<&str>) -> String {
     match next {
+        // Browsers drop tabs and newlines from URLs, so `/\t/evil.example` would become
+        // `//evil.example`: no control characters at all, and nothing that starts like a host.
         Some(n)
             if n.starts_with('/')
                 && !n.starts_with("//")
                 && !n.contains('\\')
+                && !n.chars().any(char::is_control)
                 && !n.starts_with("/login")
                 && !n.starts_with("/logout") =>
         {
@@ -365,14 +370,11 @@ async fn link_login(State(state): State<AppState>, headers: HeaderMap, Form(f): 
         Some("this form was sent from another site".to_owned())
     } else if !has_password && password.as_str() != confirm.as_str() {
         Some("the two passwords differ".to_owned())
-    } else if !has_password
-        && !password.is_empty()
-        && password.chars().count() < databox_arbiter::login::MIN_PASSWORD_LEN
-    {
-        Some(format!(
-            "the password must have at least {} characters",
-            databox_arbiter::login::MIN_PASSWORD_LEN
-        ))
+    } else if !has_password && !password.is_empty() {
+        // Checked before the link is used up, so a refused password leaves the link working.
+        databox_arbiter::login::check_password(&password)
+            .err()
+            .map(|e| e.to_string())
     } else {
         None
     };
@@ -485,6 +487,8 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
         assert_eq!(safe_next(Some("/login")), "/");
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/");
+        assert_eq!(safe_next(Some("/data\r\nSet-Cookie: x=y")), "/");
         assert_eq!(safe_next(None), "/");
     }
 }
