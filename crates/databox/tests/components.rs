@@ -101,7 +101,7 @@ fn install_the_metrics_driver_and_the_chart_app_and_see_them_work() {
 
     // Its page, through the box, behind the owner's token.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (status, ctype, body) = rt.block_on(async {
+    let (status, ctype, csp, body) = rt.block_on(async {
         let r = reqwest::Client::new()
             .get(format!("{}/app/hourly-chart/", b.url))
             .bearer_auth(&token)
@@ -110,9 +110,15 @@ fn install_the_metrics_driver_and_the_chart_app_and_see_them_work() {
             .unwrap();
         let status = r.status().as_u16();
         let ctype = r.headers()["content-type"].to_str().unwrap().to_owned();
-        (status, ctype, r.text().await.unwrap())
+        let csp = r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        (status, ctype, csp, r.text().await.unwrap())
     });
     assert_eq!(status, 200, "{body}");
+    // It shares the dashboard's origin, where the owner's session works: no script may run there.
+    assert!(csp.contains("script-src 'none'"), "{csp}");
     assert!(ctype.starts_with("text/html"), "{ctype}");
     assert!(body.contains("<svg"), "a chart: {body}");
     let anonymous = rt.block_on(async {

@@ -155,13 +155,30 @@ try {
   assert.match(await page.content(), /Box CPU load/);
   await shot('04-app-chart');
 
-  log('browse the data: the chart of a series, with aggregates');
+  log('browse the data: a week of readings charted with aggregates, downloaded as CSV');
+  // A week of room temperatures every 5 minutes, as a driver would have written them.
+  await ownerApi('PUT', '/api/v1/stores/home', { description: 'Home sensors' });
+  await ownerApi('PUT', '/api/v1/stores/home/datasources/temperature', { store_type: 'ts', type: 'temperature', unit: 'celsius', description: 'Living room temperature' });
+  const now = Date.now();
+  const points = [];
+  for (let t = now - 7 * 86400e3; t <= now; t += 300e3) {
+    points.push({ timestamp: Math.round(t), data: { value: +(20 + 3 * Math.sin((t / 86400e3) * 2 * Math.PI) + Math.random()).toFixed(2), room: 'living' } });
+  }
+  await ownerApi('POST', '/api/v1/stores/home/ts/temperature/batch', points);
   await page.goto(BOX_URL + '/data');
-  await page.getByRole('link', { name: 'cpu-load' }).click();
-  await page.getByRole('heading', { level: 1, name: 'host-metrics / cpu-load' }).waitFor();
-  await page.locator('svg.chart').waitFor();
-  await page.getByRole('button', { name: 'Week' }).click();
-  await page.locator('.range-label').filter({ hasText: 'points' }).waitFor();
+  await page.getByRole('link', { name: 'temperature' }).click();
+  await page.getByRole('heading', { level: 1, name: 'home / temperature' }).waitFor();
+  await page.locator('svg.chart polygon.band').waitFor();
+  assert.match(await page.locator('.range-label').innerText(), new RegExp(`${points.length.toLocaleString('en-US')} points, in periods of`));
+  await page.getByRole('button', { name: 'Day', exact: true }).click();
+  await page.locator('.range-label').filter({ hasText: /: \d+ points/ }).waitFor();
+  await page.getByRole('button', { name: 'All' }).click();
+  await page.locator('svg.chart polygon.band').waitFor();
+  const csvHref = await page.getByRole('link', { name: 'CSV' }).getAttribute('href');
+  const csv = await page.evaluate(async (href) => (await fetch(href)).text(), csvHref);
+  const lines = csv.trim().split('\n');
+  assert.equal(lines[0], 'timestamp,time,value,tags');
+  assert.equal(lines.length, points.length + 1, 'the CSV has every point');
   await shot('05-datasource');
 
   log("revoke the app's grant, and see its next read refused in the audit view");

@@ -296,14 +296,14 @@ async function datasourcePage(store, ds) {
     h('button', { type: 'button', onclick: zoom(0.5), 'aria-label': 'Zoom in' }, '+'),
     h('button', { type: 'button', onclick: zoom(2), 'aria-label': 'Zoom out' }, '−')) : null;
 
-  const latest = await api('GET', `${base}/last/50`);
+  const latest = await api('GET', `${base}/last/20`);
   tableBox.replaceChildren(type === 'ts'
     ? table(['Time', 'Value', 'Tags'], latest.map((p) => {
       const { value, ...tags } = p.data;
       return [fmtTime(p.timestamp), fmtNum(value), Object.entries(tags).map(([k, v]) => `${k}=${v}`).join(', ')];
-    }), { caption: 'The newest 50 points', empty: 'No points yet.' })
+    }), { caption: 'The newest 20 points', empty: 'No points yet.' })
     : table(['Time', 'Record'], latest.map((p) => [fmtTime(p.timestamp), h('code', { class: 'json' }, JSON.stringify(p.data))]),
-      { caption: 'The newest 50 records', empty: 'No records yet.' }));
+      { caption: 'The newest 20 records', empty: 'No records yet.' }));
 
   page(title, back, about,
     type === 'ts' ? section('Chart', controls, rangeLabel, chartBox,
@@ -654,7 +654,7 @@ function mintForm(principals) {
     },
   },
   h('label', { for: 'mint-who' }, 'For'), who,
-  h('div', {}, h('label', { for: 'mint-name' }, 'New client\'s name'), newName),
+  h('div', { class: 'choice' }, h('label', { for: 'mint-name' }, 'New client\'s name'), newName),
   h('label', { for: 'mint-about' }, 'About'), about,
   h('label', { for: 'mint-days' }, 'Valid for (days)'), days, b, out);
   queueMicrotask(syncName);
