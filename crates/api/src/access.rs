@@ -28,6 +28,9 @@ pub enum Need {
     /// A data operation on the datasources named in the path (writes to actuators need
     /// `actuate`).
     Data(Operation),
+    /// A component's pages: the owner, or a device pushing through a driver, which needs a
+    /// store-wide `write` grant on the component's own store.
+    Push,
 }
 
 /// Every route that is not the owner's alone, with what it needs. Routes not listed here are the
@@ -40,6 +43,10 @@ pub const ROUTES: &[(Method, &str, Need)] = &[
     (Method::GET, "/api/v1/tokens/public-key", Need::Caller),
     // The export service checks the caller's approved destinations itself.
     (Method::POST, "/api/v1/exports", Need::Caller),
+    // Phones and other devices push to drivers (OwnTracks, Overland, GPSLogger send GET or POST).
+    (Method::GET, "/app/{name}/{*path}", Need::Push),
+    (Method::POST, "/app/{name}/{*path}", Need::Push),
+    (Method::PUT, "/app/{name}/{*path}", Need::Push),
     (
         Method::POST,
         "/api/v1/stores/{store}/ts/{ds}",
@@ -115,10 +122,27 @@ pub fn need(method: &Method, path: &str) -> Need {
 #[derive(Clone, Copy, Debug)]
 pub struct Served(pub u64);
 
-fn bearer(request: &Request) -> Option<&str> {
+/// The token a request presents: `Authorization: Bearer <token>`, or HTTP Basic with the token as
+/// the password (phone apps such as OwnTracks and GPSLogger can send only a user and password).
+fn bearer(request: &Request) -> Option<String> {
     let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    let (scheme, credential) = value.split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(credential.trim().to_owned());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        use base64::Engine;
+        let credential = credential.trim();
+        // Overland's OwnTracks mode sends the token itself after `Basic`, not base64 of
+        // `user:password`.
+        let password = base64::engine::general_purpose::STANDARD
+            .decode(credential)
+            .ok()
+            .and_then(|d| String::from_utf8(d).ok())
+            .and_then(|text| text.split_once(':').map(|(_, p)| p.to_owned()));
+        return Some(password.unwrap_or_else(|| credential.to_owned()));
+    }
+    None
 }
 
 fn denied(
@@ -156,7 +180,12 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
         };
         return match state.arbiter.login().session(&id, databox_store::now_ms()) {
             Some(session) => {
-                match crate::dashboard::change_allowed(request.method(), request.headers(), &session) {
+                match crate::dashboard::change_allowed(
+                    request.method(),
+                    request.uri(),
+                    request.headers(),
+                    &session,
+                ) {
                     Ok(()) => {
                         request.extensions_mut().insert(Caller::Owner);
                         next.run(request).await
@@ -173,7 +202,7 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
             ),
         };
     }
-    match state.arbiter.authenticate(bearer(&request)) {
+    match state.arbiter.authenticate(bearer(&request).as_deref()) {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             next.run(request).await
@@ -257,6 +286,28 @@ pub async fn authorize(
             }
             Err(d) => denied(&state, d, "read", None, None),
         },
+        Need::Push => {
+            let name = request.uri().path().split('/').nth(2).unwrap_or("").to_owned();
+            let allowed = databox_store::StoreId::new(name.clone())
+                .map_err(|e| e.to_string())
+                .and_then(|store| {
+                    state
+                        .arbiter
+                        .authorize_store(&caller, Operation::Write, &store)
+                        .map_err(|d| d.reason)
+                });
+            match allowed {
+                Ok(()) => next.run(request).await,
+                Err(reason) => {
+                    let d = Denial {
+                        status: 403,
+                        reason,
+                        principal: Some(caller.id().to_owned()),
+                    };
+                    denied(&state, d, "push", Some(name), None)
+                }
+            }
+        }
         Need::Data(op) => {
             let (mut parts, body) = request.into_parts();
             let segs = match <Segments as axum::extract::FromRequestParts<AppState>>::from_request_parts(

@@ -23,7 +23,7 @@ use databox_arbiter::Arbiter;
 use databox_audit::AuditLog;
 use databox_store::Stores;
 pub use error::{ApiError, ErrorBody};
-use routes::{admin, cat, components, exports, kv, stores, ts};
+use routes::{admin, cat, components, exports, imports, kv, stores, ts};
 use utoipa::OpenApi;
 
 /// What every handler shares.
@@ -39,6 +39,8 @@ pub struct AppState {
     pub components: Option<databox_runtime::Supervisor>,
     /// The export service, when the box runs it.
     pub exports: Option<databox_export::ExportService>,
+    /// The importers of export files, when the box runs them.
+    pub imports: Option<databox_import::job::Imports>,
     /// The components shipped inside the box, installable by name.
     pub first_party: &'static [dashboard::FirstParty],
     closing: tokio::sync::watch::Receiver<bool>,
@@ -55,6 +57,7 @@ impl AppState {
             audit,
             components: None,
             exports: None,
+            imports: None,
             first_party: &[],
             closing,
             closer: Arc::new(closer),
@@ -70,6 +73,12 @@ impl AppState {
     /// The same state, offering `components` (shipped inside the box) for installation by name.
     pub fn with_first_party(mut self, components: &'static [dashboard::FirstParty]) -> Self {
         self.first_party = components;
+        self
+    }
+
+    /// The same state, importing export files with `imports`.
+    pub fn with_imports(mut self, imports: databox_import::job::Imports) -> Self {
+        self.imports = Some(imports);
         self
     }
 
@@ -218,6 +227,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/components/{name}/logs", get(components::logs))
         .route(
+            "/api/v1/components/{name}/devices",
+            get(components::devices).post(components::add_device),
+        )
+        .route(
             "/api/v1/components/{name}/{action}",
             axum::routing::post(components::act),
         )
@@ -239,6 +252,9 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/exports/{id}/{decision}",
             axum::routing::post(exports::decide),
         )
+        .route("/api/v1/imports", get(imports::list).post(imports::start))
+        .route("/api/v1/imports/{id}", get(imports::show))
+        .route("/api/v1/imports/{id}/{action}", axum::routing::post(imports::act))
         .merge(dashboard::owner_api())
         .route("/app/{name}", axum::routing::any(components::page))
         .route("/app/{name}/", axum::routing::any(components::page))

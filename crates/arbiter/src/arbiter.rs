@@ -369,6 +369,31 @@ impl Arbiter {
         Ok(Access { window })
     }
 
+    /// May `caller` do `op` on the whole of `store`? Only a store-wide grant (no datasource) counts.
+    /// A device pushing to a driver's endpoint writes into the driver's store through it, so it
+    /// needs a store-wide `write` grant on that store.
+    pub fn authorize_store(&self, caller: &Caller, op: Operation, store: &StoreId) -> Result<(), Denial> {
+        let Caller::Principal(t) = caller else {
+            return Ok(());
+        };
+        self.token_checks(t, op.as_str(), Some(store), &[])?;
+        let now = now_ms();
+        let who = t.principal.as_str();
+        let state = self.state.read().expect("arbiter lock");
+        if state
+            .grants
+            .iter()
+            .any(|g| g.principal.as_str() == who && g.datasource.is_none() && g.covers(op, store, None, now))
+        {
+            Ok(())
+        } else {
+            Err(Denial::forbidden(
+                who,
+                format!("{who} has no grant to {} {store}", op.as_str()),
+            ))
+        }
+    }
+
     /// May `caller` do something that is not about data in a store (catalogue, metadata)? Runs
     /// the token's own checks; store-wide and owner routes are refused to narrowed tokens.
     pub fn authorize_general(&self, caller: &Caller, op: &str) -> Result<(), Denial> {

@@ -8,6 +8,7 @@ mod components;
 mod demo;
 mod exports;
 mod first_party;
+mod imports;
 mod scaffold;
 mod serve;
 
@@ -85,6 +86,9 @@ enum Command {
     /// What leaves the box: exports, the review queue, receipts, destinations.
     #[command(subcommand)]
     Export(exports::ExportCmd),
+    /// Import export files lying on the box's machine: Apple Health, Google location history.
+    #[command(subcommand)]
+    Import(imports::ImportCmd),
     /// The owner's dashboard: a one-time login link (to log in without the password, or to set one).
     #[command(subcommand)]
     Dashboard(DashboardCmd),
@@ -150,6 +154,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::New(args) => scaffold::run(args),
         Command::Component(c) => components::run(c),
         Command::Export(c) => exports::run(c),
+        Command::Import(c) => imports::run(c),
     }
 }
 

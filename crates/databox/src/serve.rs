@@ -141,7 +141,23 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             let c = components.clone();
             tokio::task::spawn_blocking(move || crate::first_party::install_demo(&c));
         }
+        let import_audit = audit.clone();
+        let imports = databox_import::job::Imports::open(stores.clone(), &args.data_dir, move |job| {
+            let mut e = databox_audit::Event::of(databox_audit::Kind::Admin, "owner", "import");
+            e.store = Some(job.store.clone());
+            e.count = Some(job.written.values().sum());
+            e.detail = Some(format!(
+                "{:?} {} from {}{}",
+                job.state,
+                job.id,
+                job.path.display(),
+                job.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+            ));
+            import_audit.record(e);
+        })
+        .context("opening the imports")?;
         let state = AppState::new(stores.clone(), arbiter, audit.clone())
+            .with_imports(imports.clone())
             .with_components(components.clone())
             .with_exports(exports)
             .with_first_party(crate::first_party::ALL);
@@ -154,6 +170,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .context("serving the API")?;
         components.shutdown();
+        tokio::task::spawn_blocking(move || imports.shutdown()).await?;
         tokio::task::spawn_blocking(move || {
             stores.close();
             audit.close();

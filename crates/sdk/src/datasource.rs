@@ -95,9 +95,24 @@ impl Datasource {
         Ok(datastore::write(&self.name, &Value::Array(batch).to_string())?)
     }
 
-    /// Writes one JSON document to a blob series, timed by the box.
+    /// Writes one JSON document to a blob series, timed by the box. An array is taken as a batch
+    /// of rows (see [`Datasource::write_documents_at`]); to store an array as one document, write
+    /// `[{"data": [...]}]`.
     pub fn write_json(&self, document: &Value) -> Result<u64> {
         Ok(datastore::write(&self.name, &document.to_string())?)
+    }
+
+    /// Writes documents to a blob series, each at its own timestamp (epoch milliseconds), in one
+    /// batch: all or none are written. Returns how many.
+    pub fn write_documents_at<T: Serialize>(&self, documents: &[(i64, T)]) -> Result<u64> {
+        if documents.is_empty() {
+            return Ok(0);
+        }
+        let rows = documents
+            .iter()
+            .map(|(t, d)| Ok(serde_json::json!({"timestamp": t, "data": serde_json::to_value(d)?})))
+            .collect::<Result<Vec<_>>>()?;
+        self.write_json(&Value::Array(rows))
     }
 
     /// Serializes `document` and writes it to a blob series.

@@ -3,7 +3,7 @@
 //! - **Log in** (`/login`, `/login/once`, `/logout`): the owner's password or a one-time link; a
 //!   session is an HTTP-only, `SameSite=Strict`, `Secure` cookie. These pages are rendered here.
 //! - **Pages** (`/`, `/data`, `/apps`, `/access`, `/audit`, `/statement`, `/exports`,
-//!   `/settings`): without a session each redirects to log in; with one, each answers the same
+//!   `/imports`, `/settings`): without a session each redirects to log in; with one, each answers the same
 //!   shell, whose script (`assets/app.js`) draws the page from the JSON API. The script and the
 //!   styles are compiled into the binary: the dashboard makes no request off the box.
 //! - **The API** accepts the session in place of the owner's token ([`crate::access::authenticate`]);
@@ -17,7 +17,7 @@ mod pages;
 pub use owner_api::{FirstParty, owner_api};
 pub use pages::pages;
 
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, Method, Uri, header};
 use databox_arbiter::Session;
 use databox_arbiter::login::secrets_equal;
 
@@ -42,11 +42,16 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
 /// Whether a request made with a session may change something: safe methods always may; others
 /// must come from the box's own pages (an `Origin`, when the browser sends one, naming this
 /// host) and carry the session's CSRF token.
-pub fn change_allowed(method: &Method, headers: &HeaderMap, session: &Session) -> Result<(), &'static str> {
+pub fn change_allowed(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    session: &Session,
+) -> Result<(), &'static str> {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
-    if !same_origin(headers) {
+    if !same_origin(uri, headers) {
         return Err("this request comes from another site");
     }
     let sent = headers
@@ -60,14 +65,16 @@ pub fn change_allowed(method: &Method, headers: &HeaderMap, session: &Session) -
     }
 }
 
-/// True unless the browser says the request comes from a page of another origin.
-pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
+/// True unless the browser says the request comes from a page of another origin. The box's own
+/// name is the `Host` header, or (HTTP/2, which has none) the request's `:authority`.
+pub(crate) fn same_origin(uri: &Uri, headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()))
         .unwrap_or("");
     origin
         .strip_prefix("http://")
@@ -119,28 +126,50 @@ mod tests {
             csrf: "tok".into(),
             created_ms: 0,
         };
-        assert!(change_allowed(&Method::GET, &HeaderMap::new(), &s).is_ok());
-        assert!(change_allowed(&Method::POST, &HeaderMap::new(), &s).is_err());
-        assert!(change_allowed(&Method::POST, &headers(&[("x-csrf-token", "tok")]), &s).is_ok());
-        assert!(change_allowed(&Method::DELETE, &headers(&[("x-csrf-token", "tol")]), &s).is_err());
+        assert!(change_allowed(&Method::GET, &Uri::from_static("/"), &HeaderMap::new(), &s).is_ok());
+        assert!(change_allowed(&Method::POST, &Uri::from_static("/"), &HeaderMap::new(), &s).is_err());
+        assert!(
+            change_allowed(
+                &Method::POST,
+                &Uri::from_static("/"),
+                &headers(&[("x-csrf-token", "tok")]),
+                &s
+            )
+            .is_ok()
+        );
+        assert!(
+            change_allowed(
+                &Method::DELETE,
+                &Uri::from_static("/"),
+                &headers(&[("x-csrf-token", "tol")]),
+                &s
+            )
+            .is_err()
+        );
         let same = headers(&[
             ("x-csrf-token", "tok"),
             ("host", "127.0.0.1:8000"),
             ("origin", "http://127.0.0.1:8000"),
         ]);
-        assert!(change_allowed(&Method::POST, &same, &s).is_ok());
+        assert!(change_allowed(&Method::POST, &Uri::from_static("/"), &same, &s).is_ok());
         let other = headers(&[
             ("x-csrf-token", "tok"),
             ("host", "127.0.0.1:8000"),
             ("origin", "http://evil.example"),
         ]);
-        assert!(change_allowed(&Method::POST, &other, &s).is_err());
+        assert!(change_allowed(&Method::POST, &Uri::from_static("/"), &other, &s).is_err());
+        let h2: Uri = "http://127.0.0.1:8000/api/v1/stores".parse().unwrap();
+        let no_host = headers(&[("x-csrf-token", "tok"), ("origin", "http://127.0.0.1:8000")]);
+        assert!(
+            change_allowed(&Method::POST, &h2, &no_host, &s).is_ok(),
+            "HTTP/2 names the host in :authority"
+        );
         let null = headers(&[
             ("x-csrf-token", "tok"),
             ("host", "127.0.0.1:8000"),
             ("origin", "null"),
         ]);
-        assert!(change_allowed(&Method::PUT, &null, &s).is_err());
+        assert!(change_allowed(&Method::PUT, &Uri::from_static("/"), &null, &s).is_err());
     }
 
     #[test]

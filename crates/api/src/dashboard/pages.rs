@@ -3,7 +3,7 @@
 use axum::Form;
 use axum::Router;
 use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use databox_arbiter::{LoginError, NewSession};
@@ -24,6 +24,7 @@ const PAGES: &[&str] = &[
     "/audit",
     "/statement",
     "/exports",
+    "/imports",
     "/settings",
 ];
 
@@ -171,6 +172,7 @@ async fn shell(State(state): State<AppState>, OriginalUri(uri): OriginalUri, hea
         ("/audit", "Audit"),
         ("/statement", "Statement"),
         ("/exports", "Exports"),
+        ("/imports", "Imports"),
         ("/settings", "Settings"),
     ]
     .iter()
@@ -243,9 +245,14 @@ struct LoginForm {
     next: Option<String>,
 }
 
-async fn login(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
+async fn login(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
     let next = safe_next(f.next.as_deref());
-    if !same_origin(&headers) {
+    if !same_origin(&uri, &headers) {
         return html(
             StatusCode::FORBIDDEN,
             document(
@@ -361,12 +368,17 @@ struct LinkForm {
     confirm: String,
 }
 
-async fn link_login(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<LinkForm>) -> Response {
+async fn link_login(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    Form(f): Form<LinkForm>,
+) -> Response {
     let login = state.arbiter.login();
     let has_password = login.has_password();
     let password = zeroize::Zeroizing::new(f.password);
     let confirm = zeroize::Zeroizing::new(f.confirm);
-    let problem = if !same_origin(&headers) {
+    let problem = if !same_origin(&uri, &headers) {
         Some("this form was sent from another site".to_owned())
     } else if !has_password && password.as_str() != confirm.as_str() {
         Some("the two passwords differ".to_owned())
@@ -430,13 +442,18 @@ struct LogoutForm {
     csrf: String,
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<LogoutForm>) -> Response {
+async fn logout(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    Form(f): Form<LogoutForm>,
+) -> Response {
     if let Some(id) = session_cookie(&headers) {
         let login = state.arbiter.login();
         let session = login.session(&id, now_ms());
         // A page of another site must not be able to log the owner out either.
         if let Some(s) = session {
-            if !same_origin(&headers) || !databox_arbiter::login::secrets_equal(&f.csrf, &s.csrf) {
+            if !same_origin(&uri, &headers) || !databox_arbiter::login::secrets_equal(&f.csrf, &s.csrf) {
                 return (
                     StatusCode::FORBIDDEN,
                     "this log-out did not come from the dashboard",

@@ -3,10 +3,11 @@
 //! handler. Every route here is the owner's alone (none is in [`crate::access::ROUTES`]).
 
 use axum::Json;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Extension, Path, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use databox_arbiter::Caller;
 use databox_runtime::supervisor::{LogLine, Review};
 use databox_runtime::{ComponentInfo, InstallRequest, Supervisor, SupervisorError};
 use serde::Deserialize;
@@ -31,6 +32,10 @@ impl From<SupervisorError> for ApiError {
         }
     }
 }
+
+/// The header that tells a component which device (principal) sent a request; absent for the
+/// owner.
+pub const DEVICE_HEADER: &str = "x-databox-device";
 
 fn components(state: &AppState) -> Result<&Supervisor, ApiError> {
     state
@@ -150,7 +155,11 @@ pub async fn uninstall(
 
 /// A component's own page or push endpoint: the request is passed to its HTTP handler with the
 /// path below `/app/{name}`; the owner's token is never passed on.
-pub async fn page(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
+pub async fn page(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    req: Request,
+) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
     let rest = path.strip_prefix("/app/").unwrap_or("");
@@ -161,12 +170,20 @@ pub async fn page(State(state): State<AppState>, req: Request) -> Result<Respons
     let body = axum::body::to_bytes(body, MAX_BODY)
         .await
         .map_err(|_| ApiError::TooLarge(MAX_BODY))?;
-    let headers: Vec<(String, String)> = parts
+    let mut headers: Vec<(String, String)> = parts
         .headers
         .iter()
-        .filter(|(k, _)| *k != axum::http::header::AUTHORIZATION && *k != axum::http::header::COOKIE)
+        .filter(|(k, _)| {
+            *k != axum::http::header::AUTHORIZATION
+                && *k != axum::http::header::COOKIE
+                && !k.as_str().starts_with("x-databox-")
+        })
         .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect();
+    // Which device pushed: only the box says so (a client's own x-databox-* headers are dropped).
+    if !caller.is_owner() {
+        headers.push((DEVICE_HEADER.to_owned(), caller.id().to_owned()));
+    }
     let request = databox_runtime::host::HttpRequest {
         method: parts.method.to_string(),
         path: sub,
@@ -210,4 +227,130 @@ pub async fn page(State(state): State<AppState>, req: Request) -> Result<Respons
         HeaderValue::from_static("nosniff"),
     );
     Ok(response)
+}
+
+/// A device that will push to a driver (a phone running OwnTracks, Overland or GPSLogger).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDevice {
+    /// Its id: 1-64 of `a-z 0-9 -`, starting with a letter (for example `alices-phone`).
+    pub device: String,
+    /// What it is, in the owner's words.
+    #[serde(default)]
+    pub description: String,
+    /// When its token ends (epoch ms); never by default.
+    pub expires: Option<i64>,
+}
+
+/// A device's token, shown once.
+#[derive(serde::Serialize)]
+pub struct DeviceToken {
+    /// The device's principal.
+    pub device: String,
+    /// Its token: the phone sends it as `Authorization: Bearer <token>`, or as the password of
+    /// HTTP Basic authentication (any user name).
+    pub token: String,
+    /// Where the device pushes: the component's path on this box, below which it has its
+    /// endpoints.
+    pub path: String,
+    /// The grant that lets it push.
+    pub grant: String,
+}
+
+/// Lets a new device push to the driver `name`: a client principal for the device, a store-wide
+/// `write` grant on the driver's own store (data reaches it only through the driver), and a token.
+pub async fn add_device(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    _: Params<NoQuery>,
+    body: Body,
+) -> Result<(StatusCode, Json<DeviceToken>), ApiError> {
+    let d: NewDevice = body.json()?;
+    let info = components(&state)?.info(&name)?;
+    if info.kind != "driver" {
+        return Err(ApiError::BadRequest(format!(
+            "{name} is an app: only drivers receive data from devices"
+        )));
+    }
+    let invalid = |e: databox_arbiter::ArbiterError| match e {
+        databox_arbiter::ArbiterError::Conflict(m) => ApiError::Conflict(m),
+        other => ApiError::BadRequest(other.to_string()),
+    };
+    let id = databox_arbiter::PrincipalId::new(d.device).map_err(invalid)?;
+    let store = databox_store::StoreId::new(info.store.clone())?;
+    let description = if d.description.is_empty() {
+        format!("a device pushing to {name}")
+    } else {
+        d.description
+    };
+    let arbiter = &state.arbiter;
+    arbiter
+        .add_principal(id.clone(), databox_arbiter::PrincipalKind::Client, &description)
+        .map_err(invalid)?;
+    let made = arbiter
+        .grant(
+            &id,
+            databox_arbiter::Operation::Write,
+            &store,
+            None,
+            (None, None),
+            d.expires,
+            databox_arbiter::Granularity::Raw,
+            &format!("push its data to {name}"),
+        )
+        .and_then(|grant| {
+            Ok((
+                grant,
+                arbiter.mint(&id, &format!("device token for {name}"), d.expires)?,
+            ))
+        });
+    let (grant, (_, token)) = match made {
+        Ok(m) => m,
+        Err(e) => {
+            // Nothing half-made: a device without its grant or token is removed again.
+            let _ = arbiter.remove_principal(&id);
+            return Err(invalid(e));
+        }
+    };
+    let mut e = databox_audit::Event::of(databox_audit::Kind::Admin, "owner", "add a device");
+    e.detail = Some(format!("{id} may push to {name} [{}]", grant.id));
+    state.audit.record(e);
+    Ok((
+        StatusCode::CREATED,
+        Json(DeviceToken {
+            device: id.as_str().to_owned(),
+            token,
+            path: format!("/app/{name}/"),
+            grant: grant.id,
+        }),
+    ))
+}
+
+/// The devices that may push to the driver `name`.
+pub async fn devices(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    _: Params<NoQuery>,
+) -> Result<Json<Vec<databox_arbiter::Principal>>, ApiError> {
+    let info = components(&state)?.info(&name)?;
+    let pushers: std::collections::BTreeSet<String> = state
+        .arbiter
+        .grants(None)
+        .into_iter()
+        .filter(|g| {
+            g.operation == databox_arbiter::Operation::Write
+                && g.store == info.store
+                && g.datasource.is_none()
+                && g.principal.as_str() != name
+        })
+        .map(|g| g.principal.as_str().to_owned())
+        .collect();
+    Ok(Json(
+        state
+            .arbiter
+            .principals()
+            .into_iter()
+            .filter(|p| pushers.contains(p.id.as_str()))
+            .collect(),
+    ))
 }

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod cat;
 pub mod components;
 pub mod exports;
+pub mod imports;
 pub mod kv;
 pub mod stores;
 pub mod ts;

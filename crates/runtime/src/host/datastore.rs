@@ -146,13 +146,26 @@ impl Host for HostState {
                 let pts = NumericPoint::from_json_points(&doc).map_err(store_error)?;
                 store.write_numeric(&ds, pts)
             }
-            DatasourceKind::Blob => store.write_blob(
-                &ds,
-                vec![BlobPoint {
-                    timestamp: None,
-                    data: doc,
-                }],
-            ),
+            DatasourceKind::Blob => {
+                let points = match doc {
+                    // A batch in the read format, as `POST .../batch` takes it: each document at
+                    // its own time (a phone's points carry theirs), all in one transaction.
+                    serde_json::Value::Array(rows) => {
+                        if rows.is_empty() {
+                            return Err(Error::BadRequest("the batch is empty".into()));
+                        }
+                        rows.iter()
+                            .map(BlobPoint::from_row_json)
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(store_error)?
+                    }
+                    doc => vec![BlobPoint {
+                        timestamp: None,
+                        data: doc,
+                    }],
+                };
+                store.write_blob(&ds, points)
+            }
             DatasourceKind::KeyValue => {
                 return Err(Error::BadRequest(format!(
                     "{datasource} is key-value; use kv-put"

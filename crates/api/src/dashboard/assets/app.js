@@ -478,6 +478,7 @@ function componentCard(c) {
       logs.hidden = false; showLogs.setAttribute('aria-expanded', 'true');
     },
   }, 'Logs');
+  const devices = c.kind === 'driver' ? devicesBox(c) : null;
   const running = ['running', 'starting', 'failing'].includes(c.status?.state);
   return h('article', { class: 'card component', id: c.name, 'aria-label': c.name },
     h('header', {}, h('h3', {}, c.name, ' ', h('small', {}, `${c.kind} ${c.version}`)), stateBadge(c.status, c.name)),
@@ -489,7 +490,40 @@ function componentCard(c) {
       c.url ? link(c.url, 'Open its page', { class: 'button' }) : null,
       running ? action('stop') : action('start'), action('restart'), showLogs,
       h('span', { class: 'erase' }, erase, h('label', { for: `erase-${c.name}` }, 'erase its data')), uninstall),
-    logs);
+    logs, devices);
+}
+
+/** The devices that push to a driver (phones), and a form to add one: its token is shown once,
+ *  with a QR code, and the address to enter in the phone's app. */
+function devicesBox(c) {
+  const out = h('div', { 'aria-live': 'polite' });
+  const list = h('div');
+  const name = h('input', { id: `dev-${c.name}`, placeholder: 'e.g. alices-phone', pattern: '[a-z][a-z0-9-]{0,63}', required: true });
+  const b = h('button', { type: 'submit' }, 'Add a device');
+  const load = async () => {
+    const ds = await api('GET', `/api/v1/components/${enc(c.name)}/devices`).catch(() => []);
+    list.replaceChildren(ds.length
+      ? h('p', {}, 'Devices that may push here: ', ds.map((d) => d.id).join(', '), ' (revoke one under ', link('/access', 'Access'), ').')
+      : h('p', { class: 'note' }, 'No device may push here yet.'));
+  };
+  load();
+  return h('details', { class: 'devices' }, h('summary', {}, 'Devices'),
+    list,
+    h('form', {
+      class: 'inline-form',
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const made = await act(b, () => api('POST', `/api/v1/components/${enc(c.name)}/devices`, { device: name.value }), 'Device added: its token is shown only now.');
+        const qr = URL.createObjectURL(await (await api('POST', '/api/v1/qr', made.token, { raw: true })).blob());
+        out.replaceChildren(
+          h('p', {}, `In the phone's app, enter the address `, h('code', {}, location.origin + made.path), ' followed by the path its page names for that app, and this token as the password (any user name) or as a Bearer token.'),
+          h('img', { src: qr, alt: `QR code of the token for ${made.device}`, width: 240, height: 240, class: 'qr' }),
+          h('label', { for: `tok-${made.device}` }, 'The token'),
+          h('textarea', { id: `tok-${made.device}`, readonly: true, rows: 4 }, made.token));
+        load();
+      },
+    }, h('label', { for: `dev-${c.name}` }, 'Device name'), name, b),
+    out);
 }
 
 function uploadForm() {
@@ -790,6 +824,69 @@ async function exportsPage() {
       ]))));
 }
 
+// ----- imports
+
+async function importsPage() {
+  const jobs = await api('GET', '/api/v1/imports');
+  const format = h('select', { id: 'imp-format', name: 'format' },
+    h('option', { value: 'apple-health' }, 'Apple Health (export.zip or export.xml)'),
+    h('option', { value: 'google' }, 'Google location history (Records.json, Semantic Location History, Timeline.json)'));
+  const path = h('input', { id: 'imp-path', name: 'path', required: true, placeholder: '/home/me/Downloads/export.zip', class: 'wide' });
+  const store = h('input', { id: 'imp-store', name: 'store', placeholder: 'the format\'s own store' });
+  const b = h('button', { type: 'submit', class: 'primary' }, 'Import');
+  const list = h('div', { class: 'stack' });
+  const render = (all) => list.replaceChildren(...(all.length ? all.map(jobCard) : [h('p', { class: 'empty' }, 'No imports yet.')]));
+  render(jobs);
+  page('Imports',
+    h('p', { class: 'lead' }, 'Bring in the data other services let you download. Files are read on the box itself; an interrupted import resumes where it stopped, without duplicates.'),
+    section('Import a file',
+      h('form', {
+        class: 'stack',
+        onsubmit: async (e) => {
+          e.preventDefault();
+          await act(b, () => api('POST', '/api/v1/imports', { format: format.value, path: path.value, store: store.value || null }), 'Import started');
+          route();
+        },
+      },
+      h('label', { for: 'imp-format' }, 'What it is'), format,
+      h('label', { for: 'imp-path' }, 'Its path on the box\'s machine'), path,
+      h('label', { for: 'imp-store' }, 'Into the store (optional)'), store, b)),
+    section('Imports', list));
+  // Progress follows the box while something runs.
+  clearTimeout(stateWatch);
+  const tick = async () => {
+    if (location.pathname !== '/imports') return;
+    const all = await api('GET', '/api/v1/imports').catch(() => null);
+    if (all) render(all);
+    if (all?.some((j) => j.state === 'running')) stateWatch = setTimeout(tick, 1000);
+  };
+  if (jobs.some((j) => j.state === 'running')) stateWatch = setTimeout(tick, 1000);
+}
+
+function jobCard(j) {
+  const written = Object.values(j.written ?? {}).reduce((a, b) => a + b, 0);
+  const pct = j.bytes_total ? Math.min(100, Math.round((100 * j.bytes_read) / j.bytes_total)) : 0;
+  const control = (action, label, cls) => {
+    const b = h('button', { type: 'button', class: cls, onclick: () => act(b, () => api('POST', `/api/v1/imports/${enc(j.id)}/${action}`), `${label}: ${j.id}`).then(() => route()) }, label);
+    return b;
+  };
+  const skipped = Object.entries(j.skipped ?? {});
+  return h('article', { class: 'card', 'aria-label': `Import ${j.id}` },
+    h('header', {}, h('h3', {}, j.format === 'apple-health' ? 'Apple Health' : 'Google location history', ' ', h('small', {}, j.path)),
+      badge(j.state, { running: 'info', done: 'ok', stopped: 'warn', failed: 'bad' }[j.state] ?? 'muted')),
+    j.state === 'running'
+      ? h('p', {}, h('progress', { max: 100, value: pct, 'aria-label': `Import progress ${pct}%` }), ` ${pct}% — ${j.items.toLocaleString()} items read`)
+      : h('p', {}, `${written.toLocaleString()} items written into `, link(`/data`, j.store), `; started ${fmtTime(j.started_ms)}${j.finished_ms ? ', ended ' + fmtTime(j.finished_ms) : ''}.`),
+    j.error ? h('p', { class: 'error' }, j.error) : null,
+    Object.keys(j.written ?? {}).length ? h('details', {}, h('summary', {}, 'Written, by datasource'),
+      table(['Datasource', 'Items'], Object.entries(j.written).map(([ds, n]) => [link(`/data/${enc(j.store)}/${enc(ds)}`, ds), n.toLocaleString()]))) : null,
+    skipped.length ? h('details', {}, h('summary', {}, `Skipped: ${skipped.reduce((a, [, n]) => a + n, 0).toLocaleString()}`),
+      table(['Why', 'How many'], skipped.map(([why, n]) => [why, n.toLocaleString()]))) : null,
+    h('div', { class: 'toolbar' },
+      j.state === 'running' ? control('stop', 'Stop') : null,
+      ['stopped', 'failed'].includes(j.state) ? control('resume', 'Resume', 'primary') : null));
+}
+
 // ----- settings
 
 async function settingsPage() {
@@ -837,6 +934,7 @@ const ROUTES = [
   [/^\/audit$/, auditPage],
   [/^\/statement$/, statementPage],
   [/^\/exports$/, exportsPage],
+  [/^\/imports$/, importsPage],
   [/^\/settings$/, settingsPage],
 ];
 
