@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The components, by crate folder.
-const COMPONENTS: [&str; 3] = ["host-metrics", "hourly-chart", "phone-location"];
+const COMPONENTS: [&str; 4] = ["host-metrics", "hourly-chart", "phone-location", "places-summary"];
 
 fn main() {
     let here = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));

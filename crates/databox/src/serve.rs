@@ -162,13 +162,24 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_exports(exports)
             .with_first_party(crate::first_party::ALL);
         let closer = state.clone();
-        axum::serve(listener, databox_api::router(state))
-            .with_graceful_shutdown(async move {
-                shutdown_signal().await;
-                closer.close_streams();
-            })
-            .await
-            .context("serving the API")?;
+        let (stopping, stop_requested) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(listener, databox_api::router(state)).with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            closer.close_streams();
+            let _ = stopping.send(());
+        });
+        // Open requests get a few seconds to finish; a client that keeps a connection open
+        // without using it must not keep the box from stopping (and saving its state).
+        tokio::select! {
+            served = server => served.context("serving the API")?,
+            () = async {
+                if stop_requested.await.is_ok() {
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => tracing::warn!("connections were still open 10 s after the stop signal; closing them"),
+        }
         components.shutdown();
         tokio::task::spawn_blocking(move || imports.shutdown()).await?;
         tokio::task::spawn_blocking(move || {

@@ -42,6 +42,17 @@ fn the_owner_walks_through_the_dashboard_in_a_real_browser() {
         .clone()
         .expect("a box without a password prints a one-time link");
     let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
+    // A small Apple Health export for the Imports page, as the phone would have written it.
+    let files = tempfile::tempdir().unwrap();
+    let export = databox_import::testgen::apple_health_export(
+        files.path(),
+        &databox_import::testgen::HealthExportOptions {
+            target_bytes: 2 << 20,
+            seed: 3,
+            zip: true,
+        },
+    )
+    .expect("generating an export");
     let out = Command::new("node")
         .arg(browser_dir.join("dashboard.test.mjs"))
         .current_dir(&browser_dir)
@@ -50,6 +61,11 @@ fn the_owner_walks_through_the_dashboard_in_a_real_browser() {
         .env("LOGIN_LINK", &link)
         .env("SCREENSHOTS", &screenshots)
         .env("CHROMIUM", &chromium)
+        .env("HEALTH_EXPORT", &export.path)
+        .env(
+            "HEALTH_ITEMS",
+            (export.total_items() - export.duplicates).to_string(),
+        )
         .output()
         .expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -26,10 +26,13 @@ use crate::{ImportError, Item, ItemSink, Progress, SeriesMeta};
 /// Items written per batch: large enough that a group commit costs little per item, small enough
 /// that memory stays flat.
 const BATCH: usize = 20_000;
+/// A batch is also written once its documents reach this much JSON: a workout with a long route
+/// is a big document, and a batch holding several would otherwise swell the importer's memory.
+const BATCH_DOCUMENT_BYTES: usize = 2 << 20;
 /// How many recent items per datasource the exact-duplicate check remembers. Exports repeat a
 /// record next to itself (the same sample saved twice by its source), so a window finds them
 /// without remembering every item of a multi-GB file.
-const DEDUP_WINDOW: usize = 65_536;
+const DEDUP_WINDOW: usize = 8_192;
 /// The skip reason of an exact duplicate.
 const DUPLICATE: &str = "duplicate record";
 
@@ -90,10 +93,7 @@ impl Format {
         stop: &AtomicBool,
     ) -> Result<(), ImportError> {
         match self {
-            // APPLE-PENDING: crate::apple_health::import(path, sink, progress, stop).map(|_| ()),
-            Format::AppleHealth => Err(ImportError::Format(
-                "the Apple Health importer is not built yet".into(),
-            )),
+            Format::AppleHealth => crate::apple_health::import(path, sink, progress, stop).map(|_| ()),
             Format::Google => crate::google::import(path, sink, progress, stop).map(|_| ()),
         }
     }
@@ -114,6 +114,7 @@ pub struct StoreSink<'a> {
     verify_until: u64,
     pending: BTreeMap<String, Pending>,
     pending_items: usize,
+    pending_document_bytes: usize,
     known: HashSet<String>,
     recent: HashMap<String, Recent>,
     /// Items written, per datasource.
@@ -148,9 +149,10 @@ impl Recent {
     }
 }
 
-fn item_hash(item: &Item) -> u64 {
+/// The item's content hash, and for a document the size of its JSON.
+fn item_hash(item: &Item) -> (u64, usize) {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    match item {
+    let size = match item {
         Item::Numeric {
             timestamp,
             value,
@@ -160,13 +162,16 @@ fn item_hash(item: &Item) -> u64 {
             timestamp.hash(&mut h);
             value.to_bits().hash(&mut h);
             tags.hash(&mut h);
+            0
         }
         Item::Document { timestamp, data, .. } => {
             timestamp.hash(&mut h);
-            data.to_string().hash(&mut h);
+            let json = data.to_string();
+            json.hash(&mut h);
+            json.len()
         }
-    }
-    h.finish()
+    };
+    (h.finish(), size)
 }
 
 fn meta_of(kind: DatasourceKind, m: &SeriesMeta, vendor: &str) -> DatasourceMeta {
@@ -203,6 +208,7 @@ impl<'a> StoreSink<'a> {
             },
             pending: BTreeMap::new(),
             pending_items: 0,
+            pending_document_bytes: 0,
             known,
             recent: HashMap::new(),
             written: BTreeMap::new(),
@@ -286,6 +292,7 @@ impl<'a> StoreSink<'a> {
             t.wait()?;
         }
         self.pending_items = 0;
+        self.pending_document_bytes = 0;
         self.committed = self.seen;
         if let Some(f) = self.on_commit.as_mut() {
             f(self.committed);
@@ -297,11 +304,12 @@ impl<'a> StoreSink<'a> {
 impl ItemSink for StoreSink<'_> {
     fn item(&mut self, item: Item) -> Result<(), ImportError> {
         self.seen += 1;
+        let (hash, document_bytes) = item_hash(&item);
         let duplicate = self
             .recent
             .entry(item.datasource().to_owned())
             .or_default()
-            .seen_before(item_hash(&item));
+            .seen_before(hash);
         // Items an earlier run wrote are passed over, but remembered: a duplicate of one of them
         // just after the checkpoint is still a duplicate.
         if self.seen <= self.skip_first {
@@ -367,7 +375,8 @@ impl ItemSink for StoreSink<'_> {
             }
         }
         self.pending_items += 1;
-        if self.pending_items >= BATCH {
+        self.pending_document_bytes += document_bytes;
+        if self.pending_items >= BATCH || self.pending_document_bytes >= BATCH_DOCUMENT_BYTES {
             self.flush()?;
         }
         Ok(())
@@ -424,6 +433,8 @@ pub struct Job {
 struct Running {
     progress: Arc<Progress>,
     stop: Arc<AtomicBool>,
+    /// The skip counts of earlier runs.
+    before: BTreeMap<String, u64>,
 }
 
 struct Inner {
@@ -491,15 +502,15 @@ impl Imports {
 
     /// Every import, newest first, with live progress for those running.
     pub fn list(&self) -> Vec<Job> {
-        let mut v: Vec<Job> = self
+        let ids: Vec<String> = self
             .inner
             .jobs
             .lock()
             .expect("imports lock")
             .keys()
             .cloned()
-            .filter_map(|id| self.get(&id))
             .collect();
+        let mut v: Vec<Job> = ids.iter().filter_map(|id| self.get(id)).collect();
         v.sort_by(|a, b| b.started_ms.cmp(&a.started_ms).then(b.id.cmp(&a.id)));
         v
     }
@@ -511,7 +522,7 @@ impl Imports {
             job.items = r.progress.items.load(Ordering::Relaxed);
             job.bytes_read = r.progress.bytes_read.load(Ordering::Relaxed);
             job.bytes_total = r.progress.bytes_total.load(Ordering::Relaxed);
-            job.skipped = merge_skips(&job.skipped, r.progress.skipped());
+            job.skipped = merge_skips(&r.before, r.progress.skipped());
         }
         Some(job)
     }
@@ -631,6 +642,7 @@ impl Imports {
             Running {
                 progress: progress.clone(),
                 stop: stop.clone(),
+                before: job.skipped.clone(),
             },
         );
         (self.inner.on_event)(&job);
@@ -647,9 +659,13 @@ impl Imports {
     }
 
     fn run(&self, id: &str, job: Job, store: Arc<Store>, progress: &Progress, stop: &AtomicBool) {
+        // What earlier runs counted; this run's counts are merged in at every checkpoint, so a
+        // crash keeps the counts that match the checkpoint.
+        let before = job.skipped.clone();
         let mut save_checkpoint = |committed: u64| {
             if let Some(j) = self.inner.jobs.lock().expect("imports lock").get_mut(id) {
                 j.committed = committed;
+                j.skipped = merge_skips(&before, progress.skipped());
             }
             self.save();
         };
@@ -670,7 +686,7 @@ impl Imports {
             j.items = progress.items.load(Ordering::Relaxed);
             j.bytes_read = progress.bytes_read.load(Ordering::Relaxed);
             j.bytes_total = progress.bytes_total.load(Ordering::Relaxed);
-            j.skipped = merge_skips(&j.skipped, progress.skipped());
+            j.skipped = merge_skips(&job.skipped, progress.skipped());
             for (ds, n) in written {
                 *j.written.entry(ds).or_default() += n;
             }
@@ -769,8 +785,9 @@ mod tests {
         let (_d, _s, store) = open();
         let progress = Progress::default();
         let mut all = items(30_000);
+        // Exports repeat a record next to itself, or a few records later.
         all.insert(100, all[99].clone());
-        all.push(all[5].clone());
+        all.insert(200, all[5].clone());
         let mut sink = StoreSink::new(store.clone(), &progress, 0);
         feed(&mut sink, &all);
         assert_eq!(sink.committed(), all.len() as u64);
@@ -844,5 +861,53 @@ mod tests {
                 .get("an item for a datasource name the box does not accept"),
             Some(&1)
         );
+    }
+}
+
+#[cfg(test)]
+mod imports_tests {
+    use super::*;
+    use databox_store::MasterKeySource;
+
+    #[test]
+    fn a_job_runs_to_done_and_is_listed_and_a_bad_path_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = Arc::new(Stores::open(dir.path(), &MasterKeySource::KeyFile).unwrap());
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let seen = events.clone();
+        let imports = Imports::open(stores.clone(), dir.path(), move |j| {
+            seen.lock().unwrap().push(j.state)
+        })
+        .unwrap();
+        let file = dir.path().join("Records.json");
+        std::fs::write(
+            &file,
+            r#"{"locations": [{"latitudeE7": 515000000, "longitudeE7": -1000000, "timestampMs": "1600000000000"}]}"#,
+        )
+        .unwrap();
+        let job = imports.start(Format::Google, &file, None).unwrap();
+        let started = std::time::Instant::now();
+        while imports.get(&job.id).unwrap().state == JobState::Running {
+            assert!(started.elapsed() < std::time::Duration::from_secs(30));
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let listed = imports.list();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].state, JobState::Done, "{:?}", listed[0].error);
+        assert_eq!(listed[0].written.get("locations"), Some(&1));
+        assert_eq!(*events.lock().unwrap(), vec![JobState::Running, JobState::Done]);
+        assert!(
+            imports
+                .start(Format::AppleHealth, &dir.path().join("missing.zip"), None)
+                .is_err()
+        );
+        assert!(
+            imports.resume(&job.id).is_err(),
+            "a finished import is not resumed"
+        );
+        // The record survives a restart.
+        drop(imports);
+        let again = Imports::open(stores, dir.path(), |_| {}).unwrap();
+        assert_eq!(again.list()[0].state, JobState::Done);
     }
 }

@@ -246,6 +246,19 @@ try {
   assert.match(text, /sent data out of the box/);
   await shot('10-statement');
 
+  log('import an Apple Health export and watch it finish');
+  await page.getByRole('link', { name: 'Imports' }).click();
+  await page.getByLabel('What it is').selectOption('apple-health');
+  await page.getByLabel("Its path on the box's machine").fill(process.env.HEALTH_EXPORT);
+  await page.getByRole('button', { name: 'Import', exact: true }).click();
+  const job = page.getByRole('article', { name: /^Import import-/ }).first();
+  await job.getByText('done').waitFor({ timeout: 60000 });
+  const written = Number(process.env.HEALTH_ITEMS).toLocaleString('en-US');
+  await job.getByText(`${written} items written into`).waitFor();
+  await job.getByText(/Skipped: /).click();
+  await job.getByRole('cell', { name: 'duplicate record' }).waitFor();
+  await shot('12-imports');
+
   log('home, on a phone screen');
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(BOX_URL + '/');
