@@ -594,6 +594,20 @@ impl Imports {
                 JobState::Done => return Err(ImportError::Format(format!("{id} is finished"))),
                 JobState::Stopped | JobState::Failed => {}
             }
+            // The checkpoint counts items of this very file: a file that changed since would
+            // resume at the wrong place.
+            if let Ok(meta) = std::fs::metadata(&job.path)
+                && meta.is_file()
+                && job.committed > 0
+                && meta.len() != job.bytes_total
+            {
+                return Err(ImportError::Format(format!(
+                    "{} changed since {id} began ({} bytes then, {} now): start a new import of it",
+                    job.path.display(),
+                    job.bytes_total,
+                    meta.len()
+                )));
+            }
             job.state = JobState::Running;
             job.error = None;
             job.finished_ms = None;
