@@ -4,8 +4,8 @@
 //! The box passes it the requests to `/app/phone-location/...` with the header
 //! `x-databox-device` naming the device whose token pushed (none for the owner, who is device
 //! `owner`). [`app`] routes and answers them; [`owntracks`], [`overland`] and [`gpslogger`] parse
-//! each app's payloads into the box's location documents ([`location`], a copy of the canonical
-//! shapes); [`store`] writes them without duplicates; [`page`] draws the owner's page. All of it
+//! each app's payloads into the box's location documents ([`location`], the `databox-location`
+//! crate); [`store`] writes them without duplicates; [`page`] draws the owner's page. All of it
 //! is tested natively against [`memory::MemoryStore`]; this file only ties it to the box.
 //!
 //! | datasource | kind | what |
@@ -19,7 +19,8 @@
 
 pub mod app;
 pub mod gpslogger;
-pub mod location;
+/// The box's one location document shape (the `databox-location` crate, shared with the importers).
+pub use databox_location as location;
 pub mod memory;
 pub mod overland;
 pub mod owntracks;

@@ -15,12 +15,13 @@
 //! | [`refresh`] | which days to compute, reading them in slices, the cache and the summary |
 //! | [`page`] | the page and its SVG charts |
 //! | [`geo`] | haversine distances |
-//! | [`location`] | a copy of the box's location shapes |
+//! | [`location`] | the box's location shapes (the `databox-location` crate) |
 //!
 //! All of it is tested natively; this file only ties it to the box.
 
 pub mod geo;
-pub mod location;
+/// The box's one location document shape (the `databox-location` crate, shared with the importers).
+pub use databox_location as location;
 pub mod page;
 pub mod places;
 pub mod refresh;

@@ -277,7 +277,7 @@ impl Ctx<'_> {
             .map_err(|e| ImportError::Format(format!("a document could not be encoded: {e}")))?;
         self.sink.item(Item::Document {
             datasource: series.datasource.to_owned(),
-            meta: series.meta(),
+            meta: (*series).into(),
             timestamp,
             data,
         })?;

@@ -1,11 +1,3 @@
-//! A copy of the box's location shapes, `crates/import/src/location.rs` in the repository (the
-//! canonical definitions: change them there first, then here). The component copies the module
-//! instead of depending on the importer crate so that it stays a small WebAssembly build; the
-//! canonical module is written to be copied, less its last part (`Series::meta`, which ties it to
-//! the importer crate). `tests/shapes.rs` checks that the copy's types match the canonical ones.
-//!
-//! What the canonical module says of itself:
-//!
 //! The box's one way of writing down where someone was: every location source (the Google
 //! importers, the phone-location driver) writes these shapes, and the places app reads them.
 //!
@@ -23,10 +15,8 @@
 //! written as `null`. Readers should ignore fields they do not know: new optional fields may be
 //! added.
 //!
-//! This module depends on nothing but serde (and serde_json in its tests), so that a
-//! WebAssembly component can copy it as it is; the one exception is `Series::meta` at the end,
-//! which ties the series to the importer crate's `SeriesMeta` and is the part a copy
-//! leaves out.
+//! This crate depends on nothing but serde, so that the WebAssembly components that write and
+//! read locations (phone-location, places-summary) use it as they are, beside the importers.
 
 use serde::{Deserialize, Serialize};
 
@@ -361,5 +351,137 @@ fn check_source(source: &str) -> Result<(), LocationError> {
         Err(LocationError::Missing("source"))
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fix_leaves_out_what_is_unknown() {
+        let fix = Fix {
+            accuracy_m: Some(12.0),
+            ..Fix::new(51.5, -0.12, "test")
+        };
+        let json = serde_json::to_value(&fix).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"lat": 51.5, "lon": -0.12, "accuracy_m": 12.0, "source": "test"})
+        );
+        assert_eq!(serde_json::from_value::<Fix>(json).unwrap(), fix);
+    }
+
+    #[test]
+    fn positions_are_checked() {
+        assert!(Fix::new(90.0, 180.0, "t").validate().is_ok());
+        assert!(Fix::new(-90.0, -180.0, "t").validate().is_ok());
+        assert_eq!(
+            Fix::new(90.5, 0.0, "t").validate(),
+            Err(LocationError::Latitude(90.5))
+        );
+        assert_eq!(
+            Fix::new(1.0, -180.1, "t").validate(),
+            Err(LocationError::Longitude(-180.1))
+        );
+        assert_eq!(
+            Fix::new(f64::NAN, 0.0, "t").validate().unwrap_err().reason(),
+            "coordinates out of range"
+        );
+        assert_eq!(Fix::new(0.0, 0.0, "t").validate(), Err(LocationError::NullIsland));
+        let placeholder = Fix {
+            accuracy_m: Some(0.0),
+            ..Fix::new(0.0, 0.0, "t")
+        };
+        assert_eq!(placeholder.validate(), Err(LocationError::NullIsland));
+        assert!(
+            Fix {
+                accuracy_m: Some(8.0),
+                ..Fix::new(0.0, 0.0, "t")
+            }
+            .validate()
+            .is_ok()
+        );
+        assert_eq!(
+            Fix::new(1.0, 1.0, " ").validate(),
+            Err(LocationError::Missing("source"))
+        );
+    }
+
+    #[test]
+    fn bad_readings_are_dropped_not_the_fix() {
+        let fix = Fix {
+            accuracy_m: Some(-1.0),
+            speed_mps: Some(-1.0),
+            course_deg: Some(360.0),
+            altitude_m: Some(f64::INFINITY),
+            device: Some(String::new()),
+            ..Fix::new(1.0, 2.0, "t")
+        };
+        assert_eq!(fix.validate(), Err(LocationError::OutOfRange("accuracy_m")));
+        let fix = fix.without_invalid_readings();
+        assert_eq!(
+            fix,
+            Fix {
+                course_deg: Some(0.0),
+                ..Fix::new(1.0, 2.0, "t")
+            }
+        );
+        assert!(fix.validate().is_ok());
+    }
+
+    #[test]
+    fn visits_and_segments_are_checked() {
+        let visit = PlaceVisit {
+            lat: 1.0,
+            lon: 2.0,
+            name: None,
+            address: None,
+            place_id: None,
+            semantic_type: None,
+            start_ms: 10,
+            end_ms: 5,
+            confidence: None,
+            level: None,
+            source: "t".into(),
+        };
+        assert_eq!(visit.validate(), Err(LocationError::EndsBeforeStart));
+        assert!(
+            PlaceVisit {
+                end_ms: 10,
+                ..visit.clone()
+            }
+            .validate()
+            .is_ok()
+        );
+        let half = ActivitySegment {
+            start_ms: 1,
+            end_ms: 2,
+            activity_type: "walking".into(),
+            distance_m: None,
+            start_lat: Some(1.0),
+            start_lon: None,
+            end_lat: None,
+            end_lon: None,
+            confidence: None,
+            waypoints: vec![],
+            source: "t".into(),
+        };
+        assert!(half.validate().is_err());
+        assert!(
+            ActivitySegment {
+                start_lat: None,
+                ..half
+            }
+            .validate()
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn activity_names_agree() {
+        assert_eq!(activity_name("IN_PASSENGER_VEHICLE"), "in_passenger_vehicle");
+        assert_eq!(activity_name(" in passenger vehicle"), "in_passenger_vehicle");
+        assert_eq!(activity_name("in-passenger-vehicle"), "in_passenger_vehicle");
     }
 }
