@@ -122,15 +122,16 @@ pub fn need(method: &Method, path: &str) -> Need {
 #[derive(Clone, Copy, Debug)]
 pub struct Served(pub u64);
 
-/// The token a request presents: `Authorization: Bearer <token>`, or HTTP Basic with the token as
-/// the password (phone apps such as OwnTracks and GPSLogger can send only a user and password).
+/// The token a request presents: `Authorization: Bearer <token>`; on a component's pages also HTTP
+/// Basic with the token as the password (phone apps such as OwnTracks and GPSLogger can send only
+/// a user and password). The rest of the API takes bearer tokens only.
 fn bearer(request: &Request) -> Option<String> {
     let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, credential) = value.split_once(' ')?;
     if scheme.eq_ignore_ascii_case("bearer") {
         return Some(credential.trim().to_owned());
     }
-    if scheme.eq_ignore_ascii_case("basic") {
+    if scheme.eq_ignore_ascii_case("basic") && request.uri().path().starts_with("/app/") {
         use base64::Engine;
         let credential = credential.trim();
         // Overland's OwnTracks mode sends the token itself after `Basic`, not base64 of
