@@ -98,21 +98,8 @@ pub fn page_response(summary: Option<&Summary>, label: Option<&str>) -> Response
         .with_header("cache-control", "no-store")
 }
 
-/// Escapes text for HTML (element content and quoted attribute values alike).
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Escapes text for HTML (the SDK's one escaper, shared by every component's page).
+pub use databox_sdk::escape_html as escape;
 
 const STYLE: &str = "\
 :root{color-scheme:light dark;--fg:#1b1b1b;--bg:#fff;--muted:#555;--grid:#d4d4d4;--line:#0b57a4;--band:rgba(11,87,164,.2)}\

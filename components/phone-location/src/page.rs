@@ -63,21 +63,8 @@ pub fn response(store: &dyn Store, env: &Env, host: Option<&str>) -> Response {
     }
 }
 
-/// Escapes text for HTML (element content and quoted attribute values alike).
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Escapes text for HTML (the SDK's one escaper, shared by every component's page).
+pub use databox_sdk::escape_html as escape;
 
 const STYLE: &str = "\
 :root{color-scheme:light dark;--fg:#1b1b1b;--bg:#fff;--muted:#555;--line:#d4d4d4;--warn:#8a4b00;--code:#f2f2f2}\

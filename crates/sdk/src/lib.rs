@@ -112,7 +112,7 @@ pub use error::{Error, Result};
 pub use query::{
     Aggregate, Filter, FilterOp, Form, MAX_FILTER_VALUE, MAX_N, MAX_TIMESTAMP, Query, encode_segment,
 };
-pub use web::{Request, Response};
+pub use web::{Request, Response, escape_html};
 
 /// The bindings generated from the WIT world `all` (`wit/databox.wit`): the raw imports and the
 /// `handlers` export. Prefer the typed API above; these are here for what it does not cover.
