@@ -10,6 +10,9 @@
 //! - delivers with retries and exponential backoff, within the app's hourly rate, sending the
 //!   export's id as `Idempotency-Key`, so a destination that honours it sees each export once even
 //!   when a delivery is repeated after a crash;
+//! - delivers in **per-app lanes**: different apps' exports go out concurrently (at most eight
+//!   deliveries at once), so a destination that hangs delays only its own app's exports; one
+//!   app's exports go out one after the other, oldest first, so its hourly rate stays exact;
 //! - records every attempt and outcome in the audit log and a **receipt** for every delivery
 //!   (destination, size, SHA-256 of the body, the approval it used, time, HTTP status); keeps a
 //!   copy of what was sent only when the owner chose to.
@@ -36,6 +39,9 @@ const SETTINGS: &str = "settings";
 pub const MAX_ATTEMPTS: u32 = 12;
 /// The longest wait between attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+/// Most deliveries in flight at once, over all apps: each is an open connection that may hang
+/// for the client's whole timeout, so a flood of apps or clients cannot open unbounded ones.
+const LANES: usize = 8;
 
 /// Why the service refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -220,6 +226,11 @@ impl Settings {
 struct State {
     exports: BTreeMap<String, Export>,
     settings: Settings,
+    /// Apps whose delivery lane is running. Kept under the same lock as `exports`, so a lane
+    /// finding nothing due and leaving, and the loop deciding to start one, cannot interleave:
+    /// an app never has two lanes (which could both pass `sent_last_hour` and overrun its rate),
+    /// and an export queued as a lane leaves is never stranded.
+    lanes: BTreeSet<String>,
 }
 
 struct Inner {
@@ -229,6 +240,10 @@ struct Inner {
     state: Mutex<State>,
     wake: tokio::sync::Notify,
     retry_base: Duration,
+    /// One permit per delivery in flight ([`LANES`]); a lane takes one for each delivery, not
+    /// for its whole life, so lanes stuck on hanging destinations take turns with the others
+    /// (the semaphore is fair) instead of holding every slot.
+    slots: tokio::sync::Semaphore,
 }
 
 /// The export service of one box.
@@ -331,9 +346,14 @@ impl ExportService {
                 store,
                 audit,
                 client,
-                state: Mutex::new(State { exports, settings }),
+                state: Mutex::new(State {
+                    exports,
+                    settings,
+                    lanes: BTreeSet::new(),
+                }),
                 wake: tokio::sync::Notify::new(),
                 retry_base,
+                slots: tokio::sync::Semaphore::new(LANES),
             }),
         };
         let worker = svc.clone();
@@ -719,26 +739,39 @@ impl ExportService {
         (times.len() as u32, times.iter().min().copied())
     }
 
+    /// The delivery loop: starts a lane for every app with an export due and no lane running,
+    /// then sleeps until the next export of an app without a lane is due, or until woken (a
+    /// submission, an approval, a lane that finished).
     async fn deliver_forever(self) {
         loop {
             let now = now_ms();
-            let due: Vec<Export> = self
-                .state()
-                .exports
-                .values()
-                .filter(|e| e.state == ExportState::Queued && e.next_attempt_ms <= now)
-                .cloned()
-                .collect();
-            for e in due {
-                self.deliver(e).await;
+            let (start, next) = {
+                let mut st = self.state();
+                let st = &mut *st;
+                let queued = || st.exports.values().filter(|e| e.state == ExportState::Queued);
+                let start: BTreeSet<String> = queued()
+                    .filter(|e| e.next_attempt_ms <= now && !st.lanes.contains(&e.app))
+                    .map(|e| e.app.clone())
+                    .collect();
+                // Apps with a lane are its business (it wakes this loop when it leaves); counting
+                // them here would spin the loop while a lane waits on a hanging destination.
+                let next = queued()
+                    .filter(|e| !st.lanes.contains(&e.app) && !start.contains(&e.app))
+                    .map(|e| e.next_attempt_ms)
+                    .min();
+                st.lanes.extend(start.iter().cloned());
+                (start, next)
+            };
+            for app in start {
+                let lane = Lane {
+                    svc: self.clone(),
+                    app,
+                    running: true,
+                };
+                // On the runtime this loop runs on, like the loop itself: the lanes live and die
+                // with it.
+                tokio::spawn(lane.run());
             }
-            let next = self
-                .state()
-                .exports
-                .values()
-                .filter(|e| e.state == ExportState::Queued)
-                .map(|e| e.next_attempt_ms)
-                .min();
             let wait = next
                 .map(|t| Duration::from_millis((t - now_ms()).clamp(10, 60_000) as u64))
                 .unwrap_or(Duration::from_secs(60));
@@ -936,6 +969,63 @@ impl ExportService {
             tracing::error!(id = %e.id, "could not record an export's delivery state");
         }
         self.state().exports.insert(e.id.clone(), e);
+    }
+}
+
+/// One app's delivery lane: delivers that app's due exports one after the other, oldest first,
+/// re-reading the queue before each (so approvals, rejections and revocations made meanwhile are
+/// honoured), and leaves when the app has nothing due.
+struct Lane {
+    svc: ExportService,
+    app: String,
+    /// Still listed in `State::lanes`; if the task ends otherwise (a panic, the runtime shutting
+    /// down), dropping it takes the app off, so the app is not left without deliveries.
+    running: bool,
+}
+
+impl Lane {
+    async fn run(mut self) {
+        loop {
+            let slot = self
+                .svc
+                .inner
+                .slots
+                .acquire()
+                .await
+                .expect("the delivery slots are never closed");
+            let next = {
+                let mut st = self.svc.state();
+                let now = now_ms();
+                let next = st
+                    .exports
+                    .values()
+                    .filter(|e| {
+                        e.app == self.app && e.state == ExportState::Queued && e.next_attempt_ms <= now
+                    })
+                    .min_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.id.cmp(&b.id)))
+                    .cloned();
+                if next.is_none() {
+                    // Under the lock that guards the queue: see `State::lanes`.
+                    st.lanes.remove(&self.app);
+                    self.running = false;
+                }
+                next
+            };
+            let Some(e) = next else { break };
+            self.svc.deliver(e).await;
+            drop(slot);
+        }
+        // The loop skipped this app while its lane ran: it must look again (a retry's time).
+        self.svc.inner.wake.notify_one();
+    }
+}
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        if self.running {
+            self.svc.state().lanes.remove(&self.app);
+            self.svc.inner.wake.notify_one();
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The export service against a real HTTP destination on 127.0.0.1: what arrives (bytes, headers,
 //! idempotency keys), what is recorded (receipts, audit), and what must never leave the box
-//! (revoked destinations, rejected exports, bodies over the limit, deliveries over the rate).
+//! (revoked destinations, rejected exports, bodies over the limit, deliveries over the rate), and
+//! that a destination that hangs holds up only its own app's exports.
 //!
 //! The destination behaves like a real one that honours `Idempotency-Key`: the "processed" set is
 //! the set of distinct keys it answered 2xx for, so a repeated delivery of one export never
@@ -319,15 +320,20 @@ fn mentions(r: &Record, text: &str) -> bool {
 }
 
 /// Polls `check` until it gives a value, failing after [`DEADLINE`].
-async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+async fn eventually<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
+    eventually_within(DEADLINE, what, check).await
+}
+
+/// [`eventually`], failing after `bound`.
+async fn eventually_within<T>(bound: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {
         if let Some(v) = check() {
             return v;
         }
         assert!(
-            start.elapsed() < DEADLINE,
-            "timed out after {DEADLINE:?} waiting for {what}"
+            start.elapsed() < bound,
+            "timed out after {bound:?} waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -788,13 +794,13 @@ async fn revoking_during_a_delivery_round_stops_what_was_not_sent_yet() {
     let dir = tempfile::tempdir().unwrap();
     let (stores, audit, svc) = open_box(dir.path());
 
-    // The delivery task is busy with another app's export ...
+    // Another app's export is held by its destination (it does not hold up app1's lane) ...
     let busy = submit(&svc, &ask("app0", &rx.url("/busy"), b"busy")).unwrap();
     eventually("the destination to hold the first export", || {
         (rx.seen().len() == 1).then_some(())
     })
     .await;
-    // ... while app1 queues two: both will be in the task's next round.
+    // ... while app1 queues two: one goes out and is held, the other waits behind it in app1's lane.
     let dest = rx.url("/d");
     let a = submit(&svc, &ask("app1", &dest, b"a")).unwrap();
     let b = submit(&svc, &ask("app1", &dest, b"b")).unwrap();
@@ -1120,4 +1126,136 @@ async fn client_errors_fail_at_once_while_408_429_and_5xx_are_retried() {
     drop(svc);
     close_box(stores, audit);
     report("8 statuses", start);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. A destination that hangs
+
+/// The client gives an attempt 30 s; a delivery held up behind a hanging one would wait that long.
+const BEFORE_THE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_destination_that_hangs_delays_only_its_own_apps_exports() {
+    let start = Instant::now();
+    // Slow's destination accepts the request and does not answer until the test says so.
+    let hanging = Receiver::start().await;
+    let gate = Gate::new();
+    hanging.script("/hang", [Reply::Hang(gate.clone())]);
+    let rx = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (stores, audit, svc) = open_box(dir.path());
+
+    let body_a1 = random_body(4000);
+    let a1 = submit(&svc, &ask("slow", &hanging.url("/hang"), &body_a1)).unwrap();
+    eventually("the hanging destination to hold slow's export", || {
+        (hanging.seen().len() == 1).then_some(())
+    })
+    .await;
+    // Slow's next export goes to a destination that answers, but waits behind its first.
+    let body_a2 = random_body(3000);
+    let a2 = submit(&svc, &ask("slow", &rx.url("/after"), &body_a2)).unwrap();
+
+    let sent = Instant::now();
+    let body_b = random_body(5000);
+    let b = submit(&svc, &ask("fast", &rx.url("/inbox"), &body_b)).unwrap();
+    let done = eventually_within(BEFORE_THE_TIMEOUT, "fast's export to be delivered", || {
+        in_state(&svc, &b.id, ExportState::Delivered)
+    })
+    .await;
+    let took = sent.elapsed();
+    eprintln!(
+        "9 hang: fast's export delivered {:.3} s after submission, while slow's hung (its attempt may take 30 s)",
+        took.as_secs_f64()
+    );
+    let receipt = done.receipt.expect("a delivered export has a receipt");
+    assert_eq!(receipt.status, 200);
+    assert_eq!(receipt.sha256, hex::encode(Sha256::digest(&body_b)));
+    let seen = rx.seen_with_key(&b.id);
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].body == body_b, "fast's destination got other bytes");
+
+    // Slow's first is still in flight (one attempt, no receipt); its second was not sent: one
+    // app's exports go out one at a time, in order.
+    quiet().await;
+    let now = export(&svc, &a1.id);
+    assert_eq!(now.state, ExportState::Queued);
+    assert_eq!(now.attempts, 1);
+    assert!(now.receipt.is_none());
+    assert_eq!(hanging.answers(), [], "the hanging destination answered");
+    assert_eq!(export(&svc, &a2.id).attempts, 0);
+    assert!(
+        rx.seen_with_key(&a2.id).is_empty(),
+        "slow's second export overtook its first"
+    );
+
+    // The destination answers at last: slow's exports go out, once each, in order.
+    gate.release();
+    let a1_done = eventually("slow's first export to be delivered", || {
+        in_state(&svc, &a1.id, ExportState::Delivered)
+    })
+    .await;
+    let a2_done = eventually("slow's second export to be delivered", || {
+        in_state(&svc, &a2.id, ExportState::Delivered)
+    })
+    .await;
+    let (r1, r2) = (a1_done.receipt.unwrap(), a2_done.receipt.unwrap());
+    assert_eq!(r1.attempts, 1, "the hung attempt was repeated");
+    assert_eq!(r2.attempts, 1);
+    assert!(r2.delivered_ms >= r1.delivered_ms);
+    assert!(hanging.seen_with_key(&a1.id)[0].body == body_a1);
+    assert!(rx.seen_with_key(&a2.id)[0].body == body_a2);
+    assert_eq!(hanging.processed(), BTreeSet::from([a1.id.clone()]));
+    assert_eq!(rx.processed(), BTreeSet::from([b.id.clone(), a2.id.clone()]));
+    assert_eq!(svc.receipts().len(), 3);
+
+    drop(svc);
+    close_box(stores, audit);
+    report("9 hang", start);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_most_eight_deliveries_are_in_flight_at_once() {
+    let start = Instant::now();
+    let rx = Receiver::start().await;
+    let gate = Gate::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (stores, audit, svc) = open_box(dir.path());
+
+    // Nine clients, each with an export to a destination that holds it.
+    let mut ids = Vec::new();
+    for i in 0..9 {
+        let path = format!("/hang/{i}");
+        rx.script(&path, [Reply::Hang(gate.clone())]);
+        let client = format!("client{i}");
+        ids.push(
+            submit(&svc, &ask(&client, &rx.url(&path), b"payload"))
+                .unwrap()
+                .id,
+        );
+    }
+    eventually("eight deliveries to be in flight", || {
+        (rx.seen().len() == 8).then_some(())
+    })
+    .await;
+    quiet().await;
+    assert_eq!(rx.seen().len(), 8, "more than eight deliveries in flight");
+    assert_eq!(rx.accepts(), 8, "more than eight connections open");
+    let waiting: Vec<&String> = ids.iter().filter(|id| export(&svc, id).attempts == 0).collect();
+    assert_eq!(waiting.len(), 1, "one export waits for a free slot");
+
+    gate.release();
+    eventually("every export to be delivered", || {
+        ids.iter()
+            .all(|id| export(&svc, id).state == ExportState::Delivered)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(rx.processed(), ids.iter().cloned().collect::<BTreeSet<_>>());
+    for id in &ids {
+        assert_eq!(rx.seen_with_key(id).len(), 1, "{id} was sent more than once");
+    }
+
+    drop(svc);
+    close_box(stores, audit);
+    report("9 lanes", start);
 }
