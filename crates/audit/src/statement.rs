@@ -84,9 +84,11 @@ pub fn statement(
             continue;
         }
         let a = by.entry(r.principal.clone()).or_default();
-        let what = match (&r.store, &r.datasource) {
-            (Some(s), Some(d)) => format!("{s}/{d}"),
-            (Some(s), None) => s.clone(),
+        let what = match (&r.store, &r.datasource, &r.detail) {
+            (Some(s), Some(d), _) => format!("{s}/{d}"),
+            (Some(s), None, _) => s.clone(),
+            // A read of no store (a driver measuring the box's machine) says what it read.
+            (None, _, Some(detail)) if r.kind == Kind::Access && r.operation == "read" => detail.clone(),
             _ => "the box".into(),
         };
         let day = r.time.div_euclid(86_400_000);

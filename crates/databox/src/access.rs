@@ -186,7 +186,7 @@ pub enum Action {
     Revoke { conn: Conn, grant: String },
     Token(TokenCmd),
     Audit(AuditCmd),
-    Statement { conn: Conn, month: String },
+    Statement { conn: Conn, month: Option<String> },
     DashboardLink { conn: Conn },
 }
 
@@ -429,6 +429,10 @@ async fn run_async(action: Action) -> anyhow::Result<()> {
             }
         },
         Action::Statement { conn, month } => {
+            // RFC 3339 starts with YYYY-MM.
+            let month = month.unwrap_or_else(|| {
+                humantime::format_rfc3339(std::time::SystemTime::now()).to_string()[..7].to_owned()
+            });
             let resp = Client::new(conn)?
                 .send(
                     Method::GET,

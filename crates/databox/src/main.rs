@@ -71,9 +71,9 @@ enum Command {
     Statement {
         #[command(flatten)]
         conn: client::Conn,
-        /// The month, YYYY-MM.
+        /// The month, YYYY-MM (default: this month, UTC).
         #[arg(long)]
-        month: String,
+        month: Option<String>,
     },
     /// The owner's token.
     #[command(subcommand)]

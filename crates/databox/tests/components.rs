@@ -133,6 +133,15 @@ fn install_the_metrics_driver_and_the_chart_app_and_see_them_work() {
     // Every read and write is in the audit log.
     let audit = ok(&b, &token, &["audit", "query", "--principal", "host-metrics"]);
     assert!(audit.contains("write") && audit.contains("cpu-load"), "{audit}");
+    assert!(
+        audit.contains("the load, memory and disk of the box's machine"),
+        "each measurement of the machine is audited: {audit}"
+    );
+    let month = ok(&b, &token, &["statement"]);
+    assert!(
+        month.contains("read the load, memory and disk of the box's machine:"),
+        "the statement says what the driver measured: {month}"
+    );
     let audit = ok(&b, &token, &["audit", "query", "--principal", "hourly-chart"]);
     assert!(audit.contains("hourly/since/"), "the app's hourly reads: {audit}");
     assert!(

@@ -343,6 +343,7 @@ impl Supervisor {
                 let _ = sup.spawn_worker(&name);
             }
         }
+        sup.prune_compiled();
         Ok(sup)
     }
 
@@ -393,12 +394,85 @@ impl Supervisor {
         let loaded = match compiled {
             Some(component) => self.inner.runtime.link(component, ctx, &manifest)?,
             None => {
-                let wasm = std::fs::read(self.wasm_path(&manifest.component.name))
-                    .map_err(io_error(format!("reading {}.wasm", manifest.component.name)))?;
-                self.inner.runtime.load(&wasm, ctx, &manifest)?
+                let component = self.compiled(record, &manifest.component.name)?;
+                self.inner.runtime.link(&component, ctx, &manifest)?
             }
         };
         Ok((manifest, Arc::new(loaded)))
+    }
+
+    /// Where the machine code of an installed version is kept, named by its `.wasm`'s SHA-256.
+    fn compiled_path(&self, wasm_sha256: &str) -> PathBuf {
+        self.inner
+            .dir
+            .join("compiled")
+            .join(format!("{wasm_sha256}.cwasm"))
+    }
+
+    /// An installed component, compiled: the machine code kept from its last compile when it
+    /// still loads, otherwise compiled again from its `.wasm`, which must still be the very file
+    /// the owner installed.
+    fn compiled(
+        &self,
+        record: &Record,
+        name: &str,
+    ) -> Result<wasmtime::component::Component, SupervisorError> {
+        let kept = self.compiled_path(&record.wasm_sha256);
+        if kept.exists() {
+            match self.inner.runtime.deserialize_file(&kept) {
+                Ok(component) => return Ok(component),
+                // Another wasmtime version or a damaged file: compile again and replace it.
+                Err(e) => {
+                    tracing::info!(component = name, "compiling again: {e}");
+                    let _ = std::fs::remove_file(&kept);
+                }
+            }
+        }
+        let wasm = std::fs::read(self.wasm_path(name)).map_err(io_error(format!("reading {name}.wasm")))?;
+        if hex::encode(sha2::Sha256::digest(&wasm)) != record.wasm_sha256 {
+            return Err(SupervisorError::Invalid(format!(
+                "{name}.wasm is not the file that was installed (its SHA-256 changed); install it again"
+            )));
+        }
+        let component = self.inner.runtime.compile(&wasm)?;
+        self.keep_compiled(&component, &record.wasm_sha256);
+        Ok(component)
+    }
+
+    /// Keeps a compiled component's machine code for the next start. Failing to keep it only
+    /// costs a compile then, so it is logged, not returned.
+    fn keep_compiled(&self, component: &wasmtime::component::Component, wasm_sha256: &str) {
+        let path = self.compiled_path(wasm_sha256);
+        let kept = self
+            .inner
+            .runtime
+            .serialize(component)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                std::fs::create_dir_all(self.inner.dir.join("compiled")).map_err(|e| e.to_string())?;
+                databox_store::write_private_file(&path, &bytes).map_err(|e| e.to_string())
+            });
+        if let Err(e) = kept {
+            tracing::warn!("could not keep compiled code at {}: {e}", path.display());
+        }
+    }
+
+    /// Removes kept machine code that no installed version uses any more (after upgrades and
+    /// uninstalls, and leftovers of an interrupted write).
+    fn prune_compiled(&self) {
+        let used: std::collections::HashSet<String> = self
+            .slots()
+            .values()
+            .map(|s| format!("{}.cwasm", s.record.wasm_sha256))
+            .collect();
+        let Ok(entries) = std::fs::read_dir(self.inner.dir.join("compiled")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if !used.contains(entry.file_name().to_string_lossy().as_ref()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// What installing `manifest_text` would mean: the plain-language review, the datasources
@@ -553,6 +627,11 @@ impl Supervisor {
             self.persist(&slots)?;
         }
         self.stop_worker(&name);
+        let sha = self.slots().get(&name).map(|s| s.record.wasm_sha256.clone());
+        if let Some(sha) = sha {
+            self.keep_compiled(&component, &sha);
+        }
+        self.prune_compiled();
         let mut ev = Event::of(AuditKind::Admin, "owner", "install component");
         ev.detail = Some(format!("{name} {}", m.component.version));
         self.inner.env.audit.record(ev);
@@ -652,6 +731,7 @@ impl Supervisor {
             self.persist(&slots)?;
         }
         let _ = std::fs::remove_file(self.wasm_path(name));
+        self.prune_compiled();
         let mut ev = Event::of(AuditKind::Admin, "owner", "uninstall component");
         ev.detail = Some(format!(
             "{name}{}",

@@ -482,6 +482,85 @@ async fn after_a_restart_what_ran_runs_again_and_what_was_stopped_stays_stopped(
     sup.shutdown();
 }
 
+/// The `.cwasm` files kept in `components/compiled/`, by name.
+fn kept_compiled(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("components/compiled"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Stops the box and opens it again on the same data.
+async fn restart_box(sup: Supervisor, env: Env, dir: &Path) -> (Supervisor, Env) {
+    sup.shutdown();
+    drop(sup);
+    env.stores.close();
+    env.audit.close();
+    drop(env);
+    let env = open_env(dir);
+    (open(&env), env)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compiled_code_is_kept_reused_replaced_when_damaged_and_never_trusted_over_the_installed_wasm() {
+    use sha2::Digest;
+    let (dir, env) = new_box();
+    let sup = open(&env);
+    blocking(|| sup.install(&plain("cached"), component(false), &request(None))).unwrap();
+    let sha = hex::encode(sha2::Sha256::digest(component(false)));
+    let cwasm = dir.path().join(format!("components/compiled/{sha}.cwasm"));
+    assert_eq!(kept_compiled(dir.path()), [format!("{sha}.cwasm")]);
+    let written = std::fs::metadata(&cwasm).unwrap().modified().unwrap();
+    ticks_beyond(&env, "cached", 0).await;
+
+    // A restart loads the kept code instead of compiling (the file is not written again).
+    let (sup, env) = restart_box(sup, env, dir.path()).await;
+    running(&sup, "cached").await;
+    assert_eq!(std::fs::metadata(&cwasm).unwrap().modified().unwrap(), written);
+    assert_eq!(
+        sup.handle("cached", page("/hello", "kept")).await.unwrap().body,
+        b"hello kept"
+    );
+
+    // Damaged kept code is not run: the component is compiled again and the file replaced.
+    std::fs::write(&cwasm, b"not machine code").unwrap();
+    let (sup, env) = restart_box(sup, env, dir.path()).await;
+    running(&sup, "cached").await;
+    assert!(std::fs::metadata(&cwasm).unwrap().len() > 1000);
+    assert_eq!(
+        sup.handle("cached", page("/hello", "again")).await.unwrap().body,
+        b"hello again"
+    );
+
+    // Without kept code, a `.wasm` changed behind the box's back is refused, not run.
+    std::fs::remove_file(&cwasm).unwrap();
+    let wasm = dir.path().join("components/cached.wasm");
+    let mut changed = std::fs::read(&wasm).unwrap();
+    changed.extend_from_slice(b"\0");
+    std::fs::write(&wasm, changed).unwrap();
+    let (sup, env) = restart_box(sup, env, dir.path()).await;
+    match sup.info("cached").unwrap().status {
+        Status::Broken { reason } => assert!(reason.contains("not the file that was installed"), "{reason}"),
+        other => panic!("a changed .wasm ran: {other:?}"),
+    }
+
+    // Uninstalled, nothing of it is kept.
+    blocking(|| sup.uninstall("cached", true)).unwrap();
+    assert!(
+        kept_compiled(dir.path()).is_empty(),
+        "{:?}",
+        kept_compiled(dir.path())
+    );
+    sup.shutdown();
+    drop(env);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_upgrade_keeps_its_grants_unless_it_asks_for_more() {
     let (_dir, env) = new_box();

@@ -300,6 +300,26 @@ impl Runtime {
         Component::new(&self.engine, wasm).map_err(|e| RunError::Load(format!("{e:#}")))
     }
 
+    /// The machine code of a compiled component, to keep beside its `.wasm` so the next start
+    /// need not compile it again (compiling takes tens of milliseconds per component; loading
+    /// the result takes well under one).
+    pub fn serialize(&self, component: &Component) -> Result<Vec<u8>, RunError> {
+        component.serialize().map_err(load_error)
+    }
+
+    /// Loads machine code that [`Runtime::serialize`] wrote into the box's own data folder.
+    /// Wasmtime refuses code made by another wasmtime version or engine configuration; the
+    /// caller then compiles the `.wasm` again.
+    pub fn deserialize_file(&self, path: &std::path::Path) -> Result<Component, RunError> {
+        // Read into memory rather than mapped: a file truncated under a mapping would kill the
+        // whole box with SIGBUS.
+        let bytes = std::fs::read(path).map_err(load_error)?;
+        // SAFETY: wasmtime runs deserialized code as native code, so it must come from a trusted
+        // source. This file was written by this box (`serialize`) into its private data folder
+        // (0600, beside `master.key`); whoever can rewrite it can already read every key.
+        unsafe { Component::deserialize(&self.engine, bytes) }.map_err(load_error)
+    }
+
     /// Compiles a component and links it for its manifest's kind.
     pub fn load(&self, wasm: &[u8], ctx: ComponentCtx, manifest: &Manifest) -> Result<Loaded, RunError> {
         let component = self.compile(wasm)?;
