@@ -3,144 +3,25 @@
 //! series and key-value datasources as CSV (parsed back with the csv crate) and JSON, and the
 //! refusals: a principal's token, a bad format, a blob series charted, an unknown datasource.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+mod support;
 
-use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode, header};
 use base64::Engine;
-use databox_api::{AppState, router};
-use databox_arbiter::Arbiter;
-use databox_audit::AuditLog;
-use databox_store::{MasterKeySource, Stores};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tempfile::TempDir;
+use support::{Resp, S, TestBox};
 use tower::ServiceExt;
 
-const S: &str = "/api/v1/stores/s";
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
 
-/// A box in a temporary folder with store `s`, its router and its owner's token.
-struct TestBox {
-    app: Router,
-    token: String,
-    _dir: TempDir,
-}
-
-/// A finished response.
-struct Resp {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "{} answered a body that is not JSON ({e}): {:?}",
-                self.status,
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    /// Asserts 200 and returns the body.
-    fn ok(&self) -> &Bytes {
-        assert_eq!(
-            self.status,
-            StatusCode::OK,
-            "{}",
-            String::from_utf8_lossy(&self.body)
-        );
-        &self.body
-    }
-
-    /// Asserts the status of a JSON error; returns its message.
-    fn error(&self, status: StatusCode) -> String {
-        let body = self.json();
-        assert_eq!(self.status, status, "{body}");
-        assert_eq!(body["status"], status.as_u16(), "{body}");
-        body["error"].as_str().expect("error is a string").to_owned()
-    }
-}
-
 impl TestBox {
-    async fn new() -> TestBox {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let stores = Stores::open(dir.path(), &MasterKeySource::KeyFile).expect("open stores");
-        let (arbiter, token) = Arbiter::open(dir.path()).expect("arbiter");
-        let token = token.expect("a new box shows its token once").to_string();
-        let audit = AuditLog::open(&dir.path().join("audit")).expect("audit log");
-        let app = router(AppState::new(Arc::new(stores), Arc::new(arbiter), audit));
-        let b = TestBox {
-            app,
-            token,
-            _dir: dir,
-        };
-        let r = b.call(Method::PUT, S, "").await;
-        assert_eq!(
-            r.status,
-            StatusCode::CREATED,
-            "{}",
-            String::from_utf8_lossy(&r.body)
-        );
-        b
-    }
-
-    async fn send(&self, req: Request<Body>) -> Resp {
-        let resp = self
-            .app
-            .clone()
-            .oneshot(req)
-            .await
-            .expect("the router is infallible");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.into_body().collect().await.expect("body").to_bytes();
-        Resp {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    /// A request with `token`, a non-empty body sent with `content_type`.
-    async fn call_as(
-        &self,
-        token: &str,
-        method: Method,
-        uri: &str,
-        content_type: &str,
-        body: Vec<u8>,
-    ) -> Resp {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {token}"));
-        if !body.is_empty() {
-            req = req.header(header::CONTENT_TYPE, content_type);
-        }
-        self.send(req.body(Body::from(body)).unwrap()).await
-    }
-
-    /// A request with the owner's token and a JSON body.
-    async fn call(&self, method: Method, uri: &str, body: impl Into<String>) -> Resp {
-        let token = self.token.clone();
-        self.call_as(&token, method, uri, "application/json", body.into().into_bytes())
-            .await
-    }
-
     /// The sizes of the body frames of an owner's GET, as the router hands them out.
     async fn frames(&self, uri: &str) -> Vec<usize> {
-        let req = Request::builder()
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
-            .body(Body::empty())
-            .unwrap();
+        let req = self.request(Method::GET, uri).body(Body::empty()).unwrap();
         let resp = self.app.clone().oneshot(req).await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
         let mut body = resp.into_body();
@@ -151,21 +32,6 @@ impl TestBox {
             }
         }
         sizes
-    }
-
-    async fn get(&self, uri: &str) -> Resp {
-        self.call(Method::GET, uri, "").await
-    }
-
-    async fn datasource(&self, id: &str, kind: &str) {
-        let r = self
-            .call(
-                Method::PUT,
-                &format!("{S}/datasources/{id}"),
-                json!({ "store_type": kind }).to_string(),
-            )
-            .await;
-        assert!(r.status.is_success(), "{}", String::from_utf8_lossy(&r.body));
     }
 
     /// Writes numeric points in batches (the API takes at most 100,000 per request).
@@ -192,10 +58,9 @@ impl TestBox {
         }
     }
 
+    /// The chart of series `id` of store `s`, which must answer 200.
     async fn chart(&self, id: &str, query: &str) -> Value {
-        let r = self.get(&format!("{S}/ts/{id}/chart{query}")).await;
-        r.ok();
-        r.json()
+        self.fetch(&format!("{S}/ts/{id}/chart{query}")).await.ok()
     }
 
     /// A principal `viewer` with a read grant on every datasource named, and its token.
@@ -346,8 +211,8 @@ fn assert_chart(chart: &Value, points: &[Point]) {
 
 #[tokio::test]
 async fn charts_a_series_over_its_whole_span_from_hourly_rollups_and_a_day_from_raw_points() {
-    let b = TestBox::new().await;
-    b.datasource("power", "ts").await;
+    let b = TestBox::with_store().await;
+    b.datasource("power", json!({"store_type": "ts"})).await;
     // 40 days, a point every 2 minutes and 7 seconds, starting off the hour.
     let start = 1_700_000_123_456;
     let pts = points((0..(40 * DAY / 127_000)).map(|i| start + i * 127_000), 1);
@@ -416,10 +281,10 @@ async fn charts_a_series_over_its_whole_span_from_hourly_rollups_and_a_day_from_
 
 #[tokio::test]
 async fn a_chart_of_an_empty_series_has_no_buckets_and_bad_charts_are_refused() {
-    let b = TestBox::new().await;
-    b.datasource("empty", "ts").await;
-    b.datasource("doc", "ts/blob").await;
-    b.datasource("k", "kv").await;
+    let b = TestBox::with_store().await;
+    b.datasource("empty", json!({"store_type": "ts"})).await;
+    b.datasource("doc", json!({"store_type": "ts/blob"})).await;
+    b.datasource("k", json!({"store_type": "kv"})).await;
     let chart = b.chart("empty", "").await;
     assert_eq!(
         chart,
@@ -431,34 +296,34 @@ async fn a_chart_of_an_empty_series_has_no_buckets_and_bad_charts_are_refused() 
     let r = b
         .call(Method::POST, &format!("{S}/ts/doc?timestamp=5"), r#"{"a":1}"#)
         .await;
-    r.ok();
+    r.ok_body();
     let msg = b
-        .get(&format!("{S}/ts/doc/chart"))
+        .fetch(&format!("{S}/ts/doc/chart"))
         .await
         .error(StatusCode::BAD_REQUEST);
     assert!(msg.contains("ts/blob") && msg.contains("numeric"), "{msg}");
     let msg = b
-        .get(&format!("{S}/ts/k/chart"))
+        .fetch(&format!("{S}/ts/k/chart"))
         .await
         .error(StatusCode::BAD_REQUEST);
     assert!(msg.contains("kv"), "{msg}");
     let msg = b
-        .get(&format!("{S}/ts/empty/chart?from=10&to=5"))
+        .fetch(&format!("{S}/ts/empty/chart?from=10&to=5"))
         .await
         .error(StatusCode::BAD_REQUEST);
     assert!(msg.contains("after"), "{msg}");
     let msg = b
-        .get(&format!("{S}/ts/empty/chart?from=-1"))
+        .fetch(&format!("{S}/ts/empty/chart?from=-1"))
         .await
         .error(StatusCode::BAD_REQUEST);
     assert!(msg.contains("-1"), "{msg}");
     let msg = b
-        .get(&format!("{S}/ts/empty/chart?points=many"))
+        .fetch(&format!("{S}/ts/empty/chart?points=many"))
         .await
         .error(StatusCode::BAD_REQUEST);
     assert!(msg.contains("points"), "{msg}");
     let msg = b
-        .get(&format!("{S}/ts/empty/chart?form=1"))
+        .fetch(&format!("{S}/ts/empty/chart?form=1"))
         .await
         .error(StatusCode::BAD_REQUEST);
     assert!(msg.contains("form"), "{msg}");
@@ -481,8 +346,8 @@ fn parse_csv(body: &[u8]) -> Vec<Vec<String>> {
 
 #[tokio::test]
 async fn downloads_a_series_as_csv_in_pages_that_parse_back_to_the_points() {
-    let b = TestBox::new().await;
-    b.datasource("power", "ts").await;
+    let b = TestBox::with_store().await;
+    b.datasource("power", json!({"store_type": "ts"})).await;
     // 120,000 points (more than two pages of the download), three at each timestamp, and tags
     // that need quoting.
     let mut pts = points((0..120_000).map(|i| 1_000 + (i / 3) * 1_000), 2);
@@ -492,8 +357,8 @@ async fn downloads_a_series_as_csv_in_pages_that_parse_back_to_the_points() {
     }
     b.write("power", &pts).await;
 
-    let r = b.get(&format!("{S}/ts/power/download?format=csv")).await;
-    let rows = parse_csv(r.ok());
+    let r = b.fetch(&format!("{S}/ts/power/download?format=csv")).await;
+    let rows = parse_csv(r.ok_body());
     assert_eq!(r.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
     assert_eq!(
         r.headers[header::CONTENT_DISPOSITION],
@@ -521,8 +386,8 @@ async fn downloads_a_series_as_csv_in_pages_that_parse_back_to_the_points() {
     assert_eq!(frames.iter().sum::<usize>(), r.body.len());
 
     // A range, inclusive at both ends; the default format is CSV.
-    let r = b.get(&format!("{S}/ts/power/download?from=5000&to=7000")).await;
-    let rows = parse_csv(r.ok());
+    let r = b.fetch(&format!("{S}/ts/power/download?from=5000&to=7000")).await;
+    let rows = parse_csv(r.ok_body());
     let want: Vec<&Point> = pts.iter().filter(|p| (5000..=7000).contains(&p.ts)).collect();
     assert_eq!(rows.len() - 1, want.len());
     assert_eq!(want.len(), 9);
@@ -536,43 +401,46 @@ async fn downloads_a_series_as_csv_in_pages_that_parse_back_to_the_points() {
 
 #[tokio::test]
 async fn downloads_a_series_as_the_json_rows_a_read_returns() {
-    let b = TestBox::new().await;
-    b.datasource("power", "ts").await;
+    let b = TestBox::with_store().await;
+    b.datasource("power", json!({"store_type": "ts"})).await;
     let mut pts = points((0..3000).map(|i| 60_000 * i), 3);
     pts[7].tags.insert("room".into(), "lounge".into());
     b.write("power", &pts).await;
     let r = b
-        .get(&format!("{S}/ts/power/download?format=json&from=60000&to=600000"))
+        .fetch(&format!("{S}/ts/power/download?format=json&from=60000&to=600000"))
         .await;
     assert_eq!(r.headers[header::CONTENT_TYPE], "application/json");
     assert_eq!(
         r.headers[header::CONTENT_DISPOSITION],
         "attachment; filename=\"s-power.json\""
     );
-    let read = b.get(&format!("{S}/ts/power/range/60000/600000")).await.json();
+    let read = b.fetch(&format!("{S}/ts/power/range/60000/600000")).await.json();
     assert_eq!(r.json(), read);
     assert_eq!(read.as_array().unwrap().len(), 10);
     assert_eq!(read[6]["data"], json!({"value": pts[7].value, "room": "lounge"}));
-    let all = b.get(&format!("{S}/ts/power/download?format=json")).await.json();
+    let all = b
+        .fetch(&format!("{S}/ts/power/download?format=json"))
+        .await
+        .json();
     assert_eq!(all.as_array().unwrap().len(), 3000);
-    assert_eq!(all, b.get(&format!("{S}/ts/power/since/0")).await.json());
+    assert_eq!(all, b.fetch(&format!("{S}/ts/power/since/0")).await.json());
     // Nothing in range is an empty array.
-    b.datasource("none", "ts").await;
+    b.datasource("none", json!({"store_type": "ts"})).await;
     assert_eq!(
-        b.get(&format!("{S}/ts/none/download?format=json")).await.json(),
+        b.fetch(&format!("{S}/ts/none/download?format=json")).await.json(),
         json!([])
     );
-    let r = b.get(&format!("{S}/ts/none/download")).await;
+    let r = b.fetch(&format!("{S}/ts/none/download")).await;
     assert_eq!(
-        parse_csv(r.ok()),
+        parse_csv(r.ok_body()),
         vec![vec!["timestamp", "time", "value", "tags"]]
     );
 }
 
 #[tokio::test]
 async fn downloads_a_blob_series_with_its_documents_as_json_text() {
-    let b = TestBox::new().await;
-    b.datasource("doc", "ts/blob").await;
+    let b = TestBox::with_store().await;
+    b.datasource("doc", json!({"store_type": "ts/blob"})).await;
     let docs = [
         json!({"_type": "location", "lat": 51.5, "note": "a, \"quoted\"\nline"}),
         json!([1, 2, 3]),
@@ -586,24 +454,24 @@ async fn downloads_a_blob_series_with_its_documents_as_json_text() {
                 d.to_string(),
             )
             .await;
-        r.ok();
+        r.ok_body();
     }
-    let r = b.get(&format!("{S}/ts/doc/download?format=csv")).await;
-    let rows = parse_csv(r.ok());
+    let r = b.fetch(&format!("{S}/ts/doc/download?format=csv")).await;
+    let rows = parse_csv(r.ok_body());
     assert_eq!(rows[0], ["timestamp", "time", "data"]);
     assert_eq!(rows.len(), 4);
     for (i, (row, d)) in rows[1..].iter().zip(&docs).enumerate() {
         assert_eq!(row[0], (1000 * (i + 1)).to_string());
         assert_eq!(serde_json::from_str::<Value>(&row[2]).unwrap(), *d);
     }
-    let json = b.get(&format!("{S}/ts/doc/download?format=json")).await.json();
-    assert_eq!(json, b.get(&format!("{S}/ts/doc/since/0")).await.json());
+    let json = b.fetch(&format!("{S}/ts/doc/download?format=json")).await.json();
+    assert_eq!(json, b.fetch(&format!("{S}/ts/doc/since/0")).await.json());
 }
 
 #[tokio::test]
 async fn downloads_every_key_and_value_of_a_key_value_datasource() {
-    let b = TestBox::new().await;
-    b.datasource("k", "kv").await;
+    let b = TestBox::with_store().await;
+    b.datasource("k", json!({"store_type": "kv"})).await;
     let binary = vec![0u8, 159, 146, 150, 255];
     let entries: Vec<(&str, &str, Vec<u8>)> = vec![
         (
@@ -629,14 +497,14 @@ async fn downloads_every_key_and_value_of_a_key_value_datasource() {
                 bytes.clone(),
             )
             .await;
-        r.ok();
+        r.ok_body();
     }
-    let r = b.get(&format!("{S}/kv/k/download?format=csv")).await;
+    let r = b.fetch(&format!("{S}/kv/k/download?format=csv")).await;
     assert_eq!(
         r.headers[header::CONTENT_DISPOSITION],
         "attachment; filename=\"s-k.csv\""
     );
-    let rows = parse_csv(r.ok());
+    let rows = parse_csv(r.ok_body());
     assert_eq!(rows[0], ["key", "value"]);
     let got: BTreeMap<String, Value> = rows[1..]
         .iter()
@@ -660,7 +528,7 @@ async fn downloads_every_key_and_value_of_a_key_value_datasource() {
     assert_eq!(got, want);
     assert_eq!(rows[1][0], "note.txt", "key order");
 
-    let r = b.get(&format!("{S}/kv/k/download?format=json")).await;
+    let r = b.fetch(&format!("{S}/kv/k/download?format=json")).await;
     assert_eq!(
         r.headers[header::CONTENT_DISPOSITION],
         "attachment; filename=\"s-k.json\""
@@ -674,29 +542,29 @@ async fn downloads_every_key_and_value_of_a_key_value_datasource() {
             {"key": "raw:bin", "type": "binary", "content_type": "application/octet-stream", "value": b64},
         ])
     );
-    b.datasource("none", "kv").await;
+    b.datasource("none", json!({"store_type": "kv"})).await;
     assert_eq!(
-        b.get(&format!("{S}/kv/none/download?format=json")).await.json(),
+        b.fetch(&format!("{S}/kv/none/download?format=json")).await.json(),
         json!([])
     );
 }
 
 #[tokio::test]
 async fn only_the_owner_charts_and_downloads() {
-    let b = TestBox::new().await;
-    b.datasource("t", "ts").await;
-    b.datasource("k", "kv").await;
+    let b = TestBox::with_store().await;
+    b.datasource("t", json!({"store_type": "ts"})).await;
+    b.datasource("k", json!({"store_type": "kv"})).await;
     b.write("t", &points([1000, 2000], 4)).await;
     let token = b.viewer(&["t", "k"]).await;
     // The principal's grant works for what it is for ...
     let r = b
         .call_as(&token, Method::GET, &format!("{S}/ts/t/latest"), "", vec![])
         .await;
-    r.ok();
+    r.ok_body();
     let r = b
         .call_as(&token, Method::GET, &format!("{S}/kv/k/keys"), "", vec![])
         .await;
-    r.ok();
+    r.ok_body();
     // ... but the dashboard's data routes are the owner's.
     for uri in [
         format!("{S}/ts/t/chart"),
@@ -712,36 +580,36 @@ async fn only_the_owner_charts_and_downloads() {
 
 #[tokio::test]
 async fn bad_formats_and_unknown_datasources_are_refused_clearly() {
-    let b = TestBox::new().await;
-    b.datasource("t", "ts").await;
-    b.datasource("k", "kv").await;
+    let b = TestBox::with_store().await;
+    b.datasource("t", json!({"store_type": "ts"})).await;
+    b.datasource("k", json!({"store_type": "kv"})).await;
     for uri in [
         format!("{S}/ts/t/download?format=xlsx"),
         format!("{S}/kv/k/download?format=xlsx"),
     ] {
-        let msg = b.get(&uri).await.error(StatusCode::BAD_REQUEST);
+        let msg = b.fetch(&uri).await.error(StatusCode::BAD_REQUEST);
         assert!(
             msg.contains("xlsx") && msg.contains("format=csv") && msg.contains("format=json"),
             "{msg}"
         );
     }
     let msg = b
-        .get(&format!("{S}/ts/k/download"))
+        .fetch(&format!("{S}/ts/k/download"))
         .await
         .error(StatusCode::BAD_REQUEST);
     assert!(msg.contains("/kv/k/download"), "{msg}");
     let msg = b
-        .get(&format!("{S}/kv/t/download"))
+        .fetch(&format!("{S}/kv/t/download"))
         .await
         .error(StatusCode::BAD_REQUEST);
     assert!(msg.contains("kv"), "{msg}");
     let msg = b
-        .get(&format!("{S}/ts/t/download?from=9&to=1"))
+        .fetch(&format!("{S}/ts/t/download?from=9&to=1"))
         .await
         .error(StatusCode::BAD_REQUEST);
     assert!(msg.contains("after"), "{msg}");
     let msg = b
-        .get(&format!("{S}/kv/k/download?from=1"))
+        .fetch(&format!("{S}/kv/k/download?from=1"))
         .await
         .error(StatusCode::BAD_REQUEST);
     assert!(msg.contains("from"), "{msg}");
@@ -751,15 +619,15 @@ async fn bad_formats_and_unknown_datasources_are_refused_clearly() {
         format!("{S}/kv/nope/download?format=json"),
         "/api/v1/stores/other/ts/t/chart".to_owned(),
     ] {
-        let msg = b.get(&uri).await.error(StatusCode::NOT_FOUND);
+        let msg = b.fetch(&uri).await.error(StatusCode::NOT_FOUND);
         assert!(msg.contains("nope") || msg.contains("other"), "{uri}: {msg}");
     }
 }
 
 #[tokio::test]
 async fn the_openapi_document_lists_the_dashboard_data_routes() {
-    let b = TestBox::new().await;
-    let doc = b.get("/api/v1/openapi.json").await.json();
+    let b = TestBox::with_store().await;
+    let doc = b.fetch("/api/v1/openapi.json").await.json();
     for path in [
         "/api/v1/stores/{store}/ts/{datasource}/chart",
         "/api/v1/stores/{store}/ts/{datasource}/download",

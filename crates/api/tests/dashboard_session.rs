@@ -3,21 +3,14 @@
 //! first run through a one-time link, the CSRF token and origin check on every change, password
 //! log-in with its throttle, log-out, password changes, and QR codes.
 
-use std::sync::Arc;
+mod support;
 
-use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
 use databox_api::dashboard::SESSION_COOKIE;
-use databox_api::{AppState, router};
-use databox_arbiter::Arbiter;
-use databox_audit::AuditLog;
-use databox_store::{MasterKeySource, Stores};
-use http_body_util::BodyExt;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use serde_json::{Value, json};
-use tempfile::TempDir;
-use tower::ServiceExt;
+use serde_json::json;
+use support::{Resp, TestBox};
 
 const PASSWORD: &str = "correct horse battery staple";
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -36,73 +29,7 @@ const PAGES: &[&str] = &[
     "/settings",
 ];
 
-/// A box in a temporary folder: its router, its owner's token, and its arbiter (to make one-time
-/// links as the CLI would).
-struct TestBox {
-    app: Router,
-    token: String,
-    arbiter: Arc<Arbiter>,
-    _dir: TempDir,
-}
-
-/// A finished response.
-struct Resp {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
 impl Resp {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn header(&self, name: header::HeaderName) -> &str {
-        self.headers
-            .get(&name)
-            .unwrap_or_else(|| {
-                panic!(
-                    "no {name} in {:?} ({}): {}",
-                    self.headers,
-                    self.status,
-                    self.text()
-                )
-            })
-            .to_str()
-            .expect("an ASCII header")
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "{} answered a body that is not JSON ({e}): {:?}",
-                self.status,
-                self.text()
-            )
-        })
-    }
-
-    /// Asserts the status and the JSON error shape `{"error": message, "status": code}`; returns
-    /// the message.
-    fn error(&self, status: StatusCode) -> String {
-        assert_eq!(self.status, status, "{}", self.text());
-        assert_eq!(
-            self.header(header::CONTENT_TYPE),
-            "application/json",
-            "an error is JSON"
-        );
-        let body = self.json();
-        assert_eq!(body["status"], status.as_u16(), "{body}");
-        assert_eq!(
-            body.as_object().map(|o| o.len()),
-            Some(2),
-            "only error and status: {body}"
-        );
-        let msg = body["error"].as_str().expect("error is a string").to_owned();
-        assert!(!msg.is_empty());
-        msg
-    }
-
     /// Asserts an HTML answer with `status`; returns the page.
     fn html(&self, status: StatusCode) -> String {
         assert_eq!(self.status, status, "{}", self.text());
@@ -175,22 +102,6 @@ fn sample(template: &str) -> String {
 }
 
 impl TestBox {
-    fn new() -> TestBox {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let stores = Stores::open(dir.path(), &MasterKeySource::KeyFile).expect("open stores");
-        let (arbiter, token) = Arbiter::open(dir.path()).expect("arbiter");
-        let token = token.expect("a new box shows its token once").to_string();
-        let audit = AuditLog::open(&dir.path().join("audit")).expect("audit log");
-        let arbiter = Arc::new(arbiter);
-        let app = router(AppState::new(Arc::new(stores), arbiter.clone(), audit));
-        TestBox {
-            app,
-            token,
-            arbiter,
-            _dir: dir,
-        }
-    }
-
     /// A box whose owner has set [`PASSWORD`].
     fn with_password() -> TestBox {
         let b = TestBox::new();
@@ -206,23 +117,6 @@ impl TestBox {
         self.arbiter.login().new_link(databox_store::now_ms()).to_string()
     }
 
-    async fn send(&self, req: Request<Body>) -> Resp {
-        let resp = self
-            .app
-            .clone()
-            .oneshot(req)
-            .await
-            .expect("the router is infallible");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.into_body().collect().await.expect("body").to_bytes();
-        Resp {
-            status,
-            headers,
-            body,
-        }
-    }
-
     /// A request with neither token nor cookie.
     async fn anonymous(&self, method: Method, uri: &str) -> Resp {
         self.send(
@@ -233,18 +127,6 @@ impl TestBox {
                 .unwrap(),
         )
         .await
-    }
-
-    /// A request with the owner's token; a non-empty body is sent as JSON.
-    async fn owner(&self, method: Method, uri: &str, body: &str) -> Resp {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {}", self.token));
-        if !body.is_empty() {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-        }
-        self.send(req.body(Body::from(body.to_owned())).unwrap()).await
     }
 
     /// A request carrying the session cookie `cookie` and `headers`; a non-empty body is JSON.
@@ -373,7 +255,7 @@ async fn without_a_session_pages_send_the_browser_to_log_in_and_keep_where_it_wa
 #[tokio::test]
 async fn without_a_token_or_a_live_session_every_api_route_answers_401() {
     let b = TestBox::new();
-    let doc = b.owner(Method::GET, "/api/v1/openapi.json", "").await;
+    let doc = b.fetch("/api/v1/openapi.json").await;
     assert_eq!(doc.status, StatusCode::OK, "{}", doc.text());
     let doc = doc.json();
     let paths = doc["paths"].as_object().expect("paths");
@@ -415,7 +297,7 @@ async fn without_a_token_or_a_live_session_every_api_route_answers_401() {
         assert!(msg.contains("session has ended"), "{method} {path}: {msg}");
     }
     // Nothing of the refused requests happened.
-    let r = b.owner(Method::GET, "/api/v1/stores/s", "").await;
+    let r = b.fetch("/api/v1/stores/s").await;
     r.error(StatusCode::NOT_FOUND);
 }
 
@@ -604,9 +486,7 @@ async fn a_session_reads_freely_but_changes_only_with_its_csrf_token_from_the_bo
     )
     .await
     .error(StatusCode::FORBIDDEN);
-    b.owner(Method::GET, "/api/v1/stores/s2", "")
-        .await
-        .error(StatusCode::NOT_FOUND);
+    b.fetch("/api/v1/stores/s2").await.error(StatusCode::NOT_FOUND);
 
     let r = b
         .with_cookie(
@@ -618,10 +498,7 @@ async fn a_session_reads_freely_but_changes_only_with_its_csrf_token_from_the_bo
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    assert_eq!(
-        b.owner(Method::GET, "/api/v1/stores/s2", "").await.status,
-        StatusCode::OK
-    );
+    assert_eq!(b.fetch("/api/v1/stores/s2").await.status, StatusCode::OK);
 
     // The right token, but sent by a page of another site.
     let evil = [
@@ -634,9 +511,7 @@ async fn a_session_reads_freely_but_changes_only_with_its_csrf_token_from_the_bo
         .await
         .error(StatusCode::FORBIDDEN);
     assert!(msg.contains("another site"), "{msg}");
-    b.owner(Method::GET, "/api/v1/stores/s3", "")
-        .await
-        .error(StatusCode::NOT_FOUND);
+    b.fetch("/api/v1/stores/s3").await.error(StatusCode::NOT_FOUND);
     let same = [
         ("x-csrf-token", s.csrf.as_str()),
         ("host", "box.test:8000"),
@@ -653,7 +528,7 @@ async fn a_session_reads_freely_but_changes_only_with_its_csrf_token_from_the_bo
     );
 
     // Every refusal is in the audit log, with its reason.
-    let r = b.owner(Method::GET, "/api/v1/audit?outcome=refused", "").await;
+    let r = b.fetch("/api/v1/audit?outcome=refused").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let records = r.json();
     let records = records.as_array().expect("records");
@@ -934,9 +809,7 @@ async fn the_password_changes_through_the_api_with_the_current_one() {
     assert!(msg.contains("session has ended"), "other sessions end: {msg}");
 
     // The changes are audited, the refused ones with their reason.
-    let r = b
-        .owner(Method::GET, "/api/v1/audit?operation=set%20password", "")
-        .await;
+    let r = b.fetch("/api/v1/audit?operation=set%20password").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let outcomes: Vec<(String, String)> = r
         .json()
@@ -1010,7 +883,7 @@ async fn qr_codes_are_svg_for_short_texts_only() {
     assert!(svg.starts_with("<?xml"), "{svg}");
     assert!(svg.contains("<svg") && svg.contains("</svg>"), "{svg}");
 
-    let at_limit = b.owner(Method::POST, "/api/v1/qr", &"7".repeat(2000)).await;
+    let at_limit = b.call(Method::POST, "/api/v1/qr", &"7".repeat(2000)).await;
     assert_eq!(
         at_limit.status,
         StatusCode::OK,
@@ -1018,7 +891,7 @@ async fn qr_codes_are_svg_for_short_texts_only() {
         at_limit.text()
     );
     let msg = b
-        .owner(Method::POST, "/api/v1/qr", &"7".repeat(2001))
+        .call(Method::POST, "/api/v1/qr", &"7".repeat(2001))
         .await
         .error(StatusCode::BAD_REQUEST);
     assert!(msg.contains("2000") && msg.contains("2001"), "{msg}");

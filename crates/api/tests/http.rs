@@ -1,160 +1,36 @@
 //! The HTTP API driven end to end: the real router over real (temporary) stores, in process with
 //! `oneshot`, and over a real TCP listener for the Server-Sent Events of `observe`.
 
+mod support;
+
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use databox_api::{AppState, router};
-use databox_arbiter::{Arbiter, OwnerToken};
-use databox_audit::AuditLog;
-use databox_store::{MasterKeySource, Stores};
-use http_body_util::BodyExt;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use databox_arbiter::OwnerToken;
 use serde_json::{Value, json};
+use support::{Resp, S, TestBox};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tower::ServiceExt;
 
-const S: &str = "/api/v1/stores/s";
 const MAX_BODY: usize = 16 * 1024 * 1024;
-
-/// A box in a temporary folder, with its router and its owner's token.
-struct TestBox {
-    app: Router,
-    token: String,
-    _dir: TempDir,
-}
-
-/// A finished response.
-struct Resp {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "{} answered a body that is not JSON ({e}): {:?}",
-                self.status,
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    /// Asserts the status and the shape `{"error": message, "status": code}`; returns the message.
-    fn error(&self, status: StatusCode) -> String {
-        let body = self.json();
-        assert_eq!(self.status, status, "{body}");
-        assert_eq!(
-            self.headers.get(header::CONTENT_TYPE).unwrap(),
-            "application/json",
-            "an error is JSON: {body}"
-        );
-        assert_eq!(body["status"], status.as_u16(), "{body}");
-        let obj = body.as_object().expect("an error is an object");
-        assert_eq!(obj.len(), 2, "an error has exactly error and status: {body}");
-        let msg = body["error"].as_str().expect("error is a string").to_owned();
-        assert!(!msg.is_empty());
-        msg
-    }
-
-    /// Asserts 200 and returns the JSON body.
-    fn ok(&self) -> Value {
-        assert_eq!(
-            self.status,
-            StatusCode::OK,
-            "{}",
-            String::from_utf8_lossy(&self.body)
-        );
-        self.json()
-    }
-}
 
 fn data_dir() -> TempDir {
     tempfile::tempdir().expect("temp dir")
 }
 
 impl TestBox {
-    fn new() -> TestBox {
-        let dir = data_dir();
-        let stores = Stores::open(dir.path(), &MasterKeySource::KeyFile).expect("open stores");
-        let (arbiter, token) = Arbiter::open(dir.path()).expect("arbiter");
-        let token = token.expect("a new box shows its token once").to_string();
-        let audit = AuditLog::open(&dir.path().join("audit")).expect("audit log");
-        let app = router(AppState::new(Arc::new(stores), Arc::new(arbiter), audit));
-        TestBox {
-            app,
-            token,
-            _dir: dir,
-        }
-    }
-
-    /// A box with store `s` created.
-    async fn with_store() -> TestBox {
-        let b = TestBox::new();
-        let r = b.call(Method::PUT, S, "").await;
-        assert_eq!(
-            r.status,
-            StatusCode::CREATED,
-            "{}",
-            String::from_utf8_lossy(&r.body)
-        );
-        b
-    }
-
-    /// A request builder already carrying the owner's token.
-    fn request(&self, method: Method, uri: &str) -> axum::http::request::Builder {
-        Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
-    }
-
-    async fn send(&self, req: Request<Body>) -> Resp {
-        let resp = self
-            .app
-            .clone()
-            .oneshot(req)
-            .await
-            .expect("the router is infallible");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.into_body().collect().await.expect("body").to_bytes();
-        Resp {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    /// A request with the owner's token; a non-empty body is sent as JSON.
-    async fn call(&self, method: Method, uri: &str, body: impl Into<String>) -> Resp {
-        let body = body.into();
-        let mut req = self.request(method, uri);
-        if !body.is_empty() {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-        }
-        self.send(req.body(Body::from(body)).unwrap()).await
-    }
-
+    /// An owner's GET that must answer 200; its JSON.
     async fn get(&self, uri: &str) -> Value {
-        self.call(Method::GET, uri, "").await.ok()
+        self.fetch(uri).await.ok()
     }
 
+    /// An owner's POST of JSON that must answer 200; its JSON.
     async fn post(&self, uri: &str, body: Value) -> Value {
         self.call(Method::POST, uri, body.to_string()).await.ok()
-    }
-
-    async fn datasource(&self, id: &str, meta: Value) {
-        self.call(Method::PUT, &format!("{S}/datasources/{id}"), meta.to_string())
-            .await
-            .ok();
     }
 
     /// The number of points of a series (`/ts/{id}/length`).
@@ -345,7 +221,7 @@ async fn refuses_every_route_without_the_owner_token() {
     assert_eq!(b.ts_len("t").await, 0);
     assert_eq!(b.kv_len("k").await, 1);
     assert_eq!(b.get(&format!("{S}/kv/k/keys")).await, json!(["a"]));
-    let r = b.call(Method::GET, &format!("{S}/kv/k/key/a"), "").await;
+    let r = b.fetch(&format!("{S}/kv/k/key/a")).await;
     assert_eq!(&r.body[..], b"kept");
     let ds = b.get(&format!("{S}/datasources")).await;
     let ids: Vec<&str> = ds
@@ -383,7 +259,7 @@ async fn accepts_the_owner_token_after_bearer_or_lowercase_bearer() {
 #[tokio::test]
 async fn with_the_token_an_unknown_path_is_404_and_a_wrong_method_405_in_json() {
     let b = TestBox::new();
-    let r = b.call(Method::GET, "/no/such/path", "").await;
+    let r = b.fetch("/no/such/path").await;
     assert!(r.error(StatusCode::NOT_FOUND).contains("/no/such/path"));
     let r = b.call(Method::PATCH, "/api/v1/stores", "").await;
     assert!(r.error(StatusCode::METHOD_NOT_ALLOWED).contains("PATCH"));
@@ -483,7 +359,7 @@ async fn creates_a_store_and_its_datasources_and_describes_them() {
             .ok(),
         json!({"removed": "doc"})
     );
-    let r = b.call(Method::GET, &format!("{S}/datasources/doc"), "").await;
+    let r = b.fetch(&format!("{S}/datasources/doc")).await;
     assert!(r.error(StatusCode::NOT_FOUND).contains("\"doc\""));
 }
 
@@ -871,7 +747,7 @@ async fn key_value_values_keep_their_content_type_and_bytes() {
         let r = b.send(req.body(Body::from(bytes.clone())).unwrap()).await;
         assert_eq!(r.ok(), json!({"stored": key, "type": kind}), "{key}");
 
-        let r = b.call(Method::GET, &format!("{S}/kv/k/key/{key}"), "").await;
+        let r = b.fetch(&format!("{S}/kv/k/key/{key}")).await;
         assert_eq!(r.status, StatusCode::OK, "{key}");
         assert_eq!(r.headers.get(header::CONTENT_TYPE).unwrap(), got_type, "{key}");
         assert_eq!(&r.body[..], &bytes[..], "{key}");
@@ -887,7 +763,7 @@ async fn key_value_values_keep_their_content_type_and_bytes() {
         )
         .await;
     r.ok();
-    let r = b.call(Method::GET, &format!("{S}/kv/k/key/untyped"), "").await;
+    let r = b.fetch(&format!("{S}/kv/k/key/untyped")).await;
     assert_eq!(r.headers.get(header::CONTENT_TYPE).unwrap(), "application/json");
     assert_eq!(&r.body[..], b"[1,2,3]");
 
@@ -899,7 +775,7 @@ async fn key_value_values_keep_their_content_type_and_bytes() {
 
     let r = b.call(Method::DELETE, &format!("{S}/kv/k/key/profile"), "").await;
     assert_eq!(r.ok(), json!({"deleted": 1}));
-    let r = b.call(Method::GET, &format!("{S}/kv/k/key/profile"), "").await;
+    let r = b.fetch(&format!("{S}/kv/k/key/profile")).await;
     assert!(r.error(StatusCode::NOT_FOUND).contains("\"profile\""));
     let r = b.call(Method::DELETE, &format!("{S}/kv/k/key/profile"), "").await;
     assert!(r.error(StatusCode::NOT_FOUND).contains("\"profile\""));
@@ -1063,9 +939,9 @@ async fn an_erased_store_is_gone() {
     let r = b.call(Method::DELETE, S, "").await;
     assert_eq!(r.ok(), json!({"erased": "s"}));
 
-    let r = b.call(Method::GET, S, "").await;
+    let r = b.fetch(S).await;
     assert!(r.error(StatusCode::NOT_FOUND).contains("\"s\""));
-    let r = b.call(Method::GET, &format!("{S}/ts/t/latest"), "").await;
+    let r = b.fetch(&format!("{S}/ts/t/latest")).await;
     r.error(StatusCode::NOT_FOUND);
     let r = b
         .call(
@@ -1665,7 +1541,7 @@ async fn observe_streams_key_value_puts_and_deletes() {
 #[tokio::test]
 async fn a_join_naming_a_datasource_twice_does_not_count_it_twice() {
     let b = TestBox::with_series().await;
-    let r = b.call(Method::GET, &format!("{S}/ts/t,t/length"), "").await;
+    let r = b.fetch(&format!("{S}/ts/t,t/length")).await;
     if r.status == StatusCode::BAD_REQUEST {
         assert!(r.error(StatusCode::BAD_REQUEST).contains("\"t\""));
         return;
@@ -1706,7 +1582,7 @@ async fn key_value_get_answers_the_exact_content_type_it_was_put_with() {
             .body(Body::from(body))
             .unwrap();
         b.send(req).await.ok();
-        let r = b.call(Method::GET, &format!("{S}/kv/k/key/{key}"), "").await;
+        let r = b.fetch(&format!("{S}/kv/k/key/{key}")).await;
         assert_eq!(&r.body[..], body, "{key}");
         assert_eq!(r.headers.get(header::CONTENT_TYPE).unwrap(), ct, "{key}");
     }
@@ -1834,7 +1710,7 @@ async fn a_principals_catalogue_reads_are_audited() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{path}");
     }
-    let records = ok(b.call(Method::GET, "/api/v1/audit?principal=browser", "").await);
+    let records = ok(b.fetch("/api/v1/audit?principal=browser").await);
     let reads: Vec<&Value> = records
         .as_array()
         .unwrap()

@@ -6,22 +6,20 @@
 //! exactly one `refused` audit record, and write nothing. A positive control (a principal holding
 //! every grant, with a fresh token) gets 2xx on every route, so the refusals are not accidental.
 
+mod support;
+
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, Request, StatusCode, header};
 use databox_api::access::{Need, ROUTES};
-use databox_api::{AppState, router};
 use databox_arbiter::{Arbiter, Attenuation, Granularity, Operation, PrincipalId, PrincipalKind};
-use databox_audit::{AuditLog, Outcome, Query, Record};
-use databox_store::{DatasourceId, MasterKeySource, StoreId, Stores};
-use http_body_util::BodyExt;
+use databox_audit::{Outcome, Query, Record};
+use databox_store::{DatasourceId, StoreId};
 use serde_json::{Value, json};
+use support::{Resp, TestBox};
 use tempfile::TempDir;
-use tower::ServiceExt;
 
 const STORE: &str = "home";
 const S: &str = "/api/v1/stores/home";
@@ -34,33 +32,6 @@ const WRITTEN: &str = "written-by-the-matrix";
 /// a known bug: its failure is expected and reported, and the test fails if it starts passing
 /// (remove the entry then). Empty: every case of every route behaves.
 const KNOWN_FAILURES: &[(&str, &str, &str, &str)] = &[];
-
-// ------------------------------------------------------------------------------------------------
-// Requests and responses
-// ------------------------------------------------------------------------------------------------
-
-/// A finished response (the body is not read for a 2xx observe stream, which never ends).
-struct Resp {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-async fn send(app: &Router, req: Request<Body>, read_body: bool) -> Resp {
-    let resp = app.clone().oneshot(req).await.expect("the router is infallible");
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = if read_body || !status.is_success() {
-        resp.into_body().collect().await.expect("body").to_bytes()
-    } else {
-        Bytes::new()
-    };
-    Resp {
-        status,
-        headers,
-        body,
-    }
-}
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -320,10 +291,8 @@ struct Prepared {
 // ------------------------------------------------------------------------------------------------
 
 struct Matrix {
-    app: Router,
-    arbiter: Arc<Arbiter>,
-    audit: Arc<AuditLog>,
-    owner: String,
+    /// The box; its owner seeds the data and checks that refusals left it alone.
+    b: TestBox,
     /// A principal holding every operation on the whole store, with a fresh token.
     full: String,
     expired: String,
@@ -334,7 +303,6 @@ struct Matrix {
     nobody: String,
     /// How many principals were made per route (for unique ids).
     made: usize,
-    _dir: TempDir,
     _other_dir: TempDir,
 }
 
@@ -371,13 +339,8 @@ struct Snapshot {
 
 impl Matrix {
     async fn new() -> Matrix {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let stores = Stores::open(dir.path(), &MasterKeySource::KeyFile).expect("open stores");
-        let (arbiter, owner) = Arbiter::open(dir.path()).expect("arbiter");
-        let owner = owner.expect("a new box shows its token once").to_string();
-        let arbiter = Arc::new(arbiter);
-        let audit = AuditLog::open(&dir.path().join("audit")).expect("audit log");
-        let app = router(AppState::new(Arc::new(stores), arbiter.clone(), audit.clone()));
+        let b = TestBox::new();
+        let arbiter = &b.arbiter;
 
         // The principal who may do everything, and tokens of it that are wrong in one way each.
         arbiter
@@ -429,10 +392,7 @@ impl Matrix {
         let (_, nobody) = arbiter.mint(&pid("nobody"), "fresh", None).unwrap();
 
         let m = Matrix {
-            app,
-            arbiter,
-            audit,
-            owner,
+            b,
             full,
             expired,
             revoked,
@@ -440,46 +400,30 @@ impl Matrix {
             other_box,
             nobody,
             made: 0,
-            _dir: dir,
             _other_dir: other_dir,
         };
-        let r = m.owner_call(Method::PUT, S, None).await;
+        let r = m.b.call(Method::PUT, S, "").await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         for (id, meta) in [
             ("temp", json!({"store_type": "ts"})),
             ("other", json!({"store_type": "ts"})),
             ("cfg", json!({"store_type": "kv"})),
         ] {
-            let r = m
-                .owner_call(
-                    Method::PUT,
-                    &format!("{S}/datasources/{id}"),
-                    Some(("application/json", meta.to_string())),
-                )
-                .await;
+            let r =
+                m.b.call(Method::PUT, &format!("{S}/datasources/{id}"), meta.to_string())
+                    .await;
             assert!(r.status.is_success(), "{id}: {:?}", r.body);
         }
         m.seed().await;
         m
     }
 
-    async fn owner_call(&self, method: Method, uri: &str, body: Option<(&str, String)>) -> Resp {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {}", self.owner));
-        let body = match body {
-            Some((content_type, body)) => {
-                req = req.header(header::CONTENT_TYPE, content_type);
-                Body::from(body)
-            }
-            None => Body::empty(),
-        };
-        send(&self.app, req.body(body).unwrap(), true).await
-    }
-
     async fn owner_ok(&self, method: Method, uri: &str, body: Option<(&str, String)>) -> Resp {
-        let r = self.owner_call(method.clone(), uri, body).await;
+        let (content_type, body) = body.unwrap_or_default();
+        let r = self
+            .b
+            .call_as(&self.b.token, method.clone(), uri, content_type, body)
+            .await;
         assert!(
             r.status.is_success(),
             "owner {method} {uri}: {} {}",
@@ -526,16 +470,15 @@ impl Matrix {
             cfg_keys: self.owner_json(&format!("{S}/kv/cfg/keys")).await,
             cfg_a: {
                 // Not asserted here: a refused delete that went through must show as a difference.
-                let r = self
-                    .owner_call(Method::GET, &format!("{S}/kv/cfg/key/a"), None)
-                    .await;
+                let r = self.b.fetch(&format!("{S}/kv/cfg/key/a")).await;
                 (r.status, r.body)
             },
         }
     }
 
     fn refusals(&self) -> Vec<Record> {
-        self.audit
+        self.b
+            .audit
             .query_all(&Query {
                 outcome: Some(Outcome::Refused),
                 ..Query::default()
@@ -547,11 +490,13 @@ impl Matrix {
     fn principal_with(&mut self, tag: &str, grants: &[GrantSpec<'_>]) -> (String, String) {
         self.made += 1;
         let id = format!("p{}-{tag}", self.made);
-        self.arbiter
+        self.b
+            .arbiter
             .add_principal(pid(&id), PrincipalKind::Client, tag)
             .unwrap();
         for (op, ds, window, granularity) in grants {
-            self.arbiter
+            self.b
+                .arbiter
                 .grant(
                     &pid(&id),
                     *op,
@@ -564,7 +509,7 @@ impl Matrix {
                 )
                 .unwrap();
         }
-        let (_, token) = self.arbiter.mint(&pid(&id), "fresh", None).unwrap();
+        let (_, token) = self.b.arbiter.mint(&pid(&id), "fresh", None).unwrap();
         (id, token)
     }
 
@@ -664,12 +609,13 @@ impl Matrix {
         let p = self.prepare(route, case);
         let before = self.refusals();
         let uri = route.uri(p.query);
-        let r = send(
-            &self.app,
-            route.request(p.authorization.as_deref(), p.query),
-            !route.is_observe(),
-        )
-        .await;
+        let r = self
+            .b
+            .send_reading_body(
+                route.request(p.authorization.as_deref(), p.query),
+                !route.is_observe(),
+            )
+            .await;
         let after = self.refusals();
         let body = String::from_utf8_lossy(&r.body).into_owned();
         let mut problems = Vec::new();
@@ -765,12 +711,13 @@ impl Matrix {
     /// The positive control: the principal with every grant and a fresh token is served.
     async fn control(&self, route: &Route) -> Result<(), String> {
         let before = self.refusals().len();
-        let r = send(
-            &self.app,
-            route.request(Some(&format!("Bearer {}", self.full)), None),
-            !route.is_observe(),
-        )
-        .await;
+        let r = self
+            .b
+            .send_reading_body(
+                route.request(Some(&format!("Bearer {}", self.full)), None),
+                !route.is_observe(),
+            )
+            .await;
         let after = self.refusals().len();
         let mut problems = Vec::new();
         if !r.status.is_success() {
