@@ -364,6 +364,14 @@ pub fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).expect("json prints"));
 }
 
+/// An epoch-milliseconds time as people read it (RFC 3339, UTC, to the second).
+pub fn time_of(ms: i64) -> String {
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64),
+    )
+    .to_string()
+}
+
 fn read_input(source: &str) -> anyhow::Result<Vec<u8>> {
     if source == "-" {
         let mut buf = Vec::new();

@@ -12,7 +12,7 @@ use base64::Engine;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::client::{Client, Conn, Payload, print_json, seg};
+use crate::client::{Client, Conn, Payload, print_json, seg, time_of};
 
 /// The file names inside a package.
 const PACKAGE_MANIFEST: &str = "manifest.toml";
@@ -21,7 +21,13 @@ const PACKAGE_WASM: &str = "component.wasm";
 #[derive(clap::Subcommand)]
 pub enum ComponentCmd {
     /// List installed apps and drivers with their state.
-    List(#[command(flatten)] Conn),
+    List {
+        #[command(flatten)]
+        conn: Conn,
+        /// Print the box's JSON answer instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// The first-party components this box can install by name.
     Available,
     /// Show what installing a component would mean, without installing it.
@@ -227,6 +233,36 @@ fn pair(s: &str, what: &str) -> anyhow::Result<(String, String)> {
         .with_context(|| format!("{s:?} should be {what}"))
 }
 
+/// The installed components as a table: what each is, whether it runs, and why not.
+fn print_components(list: &Value) {
+    let list = list.as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        println!("no apps or drivers installed (see `databox component available`)");
+        return;
+    }
+    println!(
+        "{:<20} {:<6} {:<9} {:<9} {:>8}  PAGE",
+        "NAME", "KIND", "VERSION", "STATE", "RESTARTS"
+    );
+    for c in &list {
+        let status = &c["status"];
+        println!(
+            "{:<20} {:<6} {:<9} {:<9} {:>8}  {}",
+            c["name"].as_str().unwrap_or(""),
+            c["kind"].as_str().unwrap_or(""),
+            c["version"].as_str().unwrap_or(""),
+            status["state"].as_str().unwrap_or("unknown"),
+            c["restarts"],
+            c["url"].as_str().unwrap_or("-"),
+        );
+        // Why it is not running as it should, in the box's words.
+        let why = status["reason"].as_str().or(c["last_error"].as_str());
+        if let Some(why) = why {
+            println!("    {why}");
+        }
+    }
+}
+
 fn print_review(review: &Value) {
     println!(
         "{} {} asks:",
@@ -299,11 +335,15 @@ pub fn run(cmd: ComponentCmd) -> anyhow::Result<()> {
 
 async fn run_async(cmd: ComponentCmd) -> anyhow::Result<()> {
     match cmd {
-        ComponentCmd::List(conn) => {
+        ComponentCmd::List { conn, json } => {
             let v = Client::new(conn)?
                 .json(Method::GET, "/api/v1/components", Payload::None)
                 .await?;
-            print_json(&v);
+            if json {
+                print_json(&v);
+            } else {
+                print_components(&v);
+            }
         }
         ComponentCmd::Available => {
             for fp in crate::first_party::ALL {
@@ -383,10 +423,7 @@ async fn run_async(cmd: ComponentCmd) -> anyhow::Result<()> {
                 )
                 .await?;
             for l in v.as_array().into_iter().flatten() {
-                let at = l["at_ms"].as_i64().unwrap_or(0);
-                let when = humantime::format_rfc3339_seconds(
-                    std::time::UNIX_EPOCH + std::time::Duration::from_millis(at.max(0) as u64),
-                );
+                let when = time_of(l["at_ms"].as_i64().unwrap_or(0));
                 println!("{when} {}", l["line"].as_str().unwrap_or(""));
             }
         }

@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::client::{Client, Conn, Payload, print_json, seg};
+use crate::client::{Client, Conn, Payload, print_json, seg, time_of};
 
 #[derive(clap::Subcommand)]
 pub enum ExportCmd {
@@ -36,7 +36,13 @@ pub enum ExportCmd {
         id: String,
     },
     /// Receipts of every delivery: where, how much, the body's SHA-256, when, the answer.
-    Receipts(#[command(flatten)] Conn),
+    Receipts {
+        #[command(flatten)]
+        conn: Conn,
+        /// Print the box's JSON answer instead of one line per receipt.
+        #[arg(long)]
+        json: bool,
+    },
     /// Hold every export of an app for your approval (--off to stop).
     Review {
         #[command(flatten)]
@@ -100,6 +106,32 @@ fn line(e: &Value) -> String {
     )
 }
 
+/// One paragraph per delivery: when, who, where, how much, the answer, and the body's hash
+/// (to compare with what the destination says it received).
+fn print_receipts(list: &Value) {
+    let list = list.as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        println!("no receipts: nothing has left the box");
+    }
+    for r in list {
+        println!(
+            "{}  {} sent {} bytes to {}: HTTP {} after {} attempt(s)",
+            time_of(r["delivered_ms"].as_i64().unwrap_or(0)),
+            r["app"].as_str().unwrap_or(""),
+            r["size"],
+            r["destination"].as_str().unwrap_or(""),
+            r["status"],
+            r["attempts"],
+        );
+        println!(
+            "    export {}, approval {}, sha256 {}",
+            r["id"].as_str().unwrap_or(""),
+            r["grant"].as_str().unwrap_or("-"),
+            r["sha256"].as_str().unwrap_or(""),
+        );
+    }
+}
+
 pub fn run(cmd: ExportCmd) -> anyhow::Result<()> {
     tokio::runtime::Runtime::new()?.block_on(run_async(cmd))
 }
@@ -132,11 +164,15 @@ async fn run_async(cmd: ExportCmd) -> anyhow::Result<()> {
         }
         ExportCmd::Approve { conn, id } => decide(conn, &id, "approve").await?,
         ExportCmd::Reject { conn, id } => decide(conn, &id, "reject").await?,
-        ExportCmd::Receipts(conn) => {
+        ExportCmd::Receipts { conn, json } => {
             let v = Client::new(conn)?
                 .json(Method::GET, "/api/v1/exports/receipts", Payload::None)
                 .await?;
-            print_json(&v);
+            if json {
+                print_json(&v);
+            } else {
+                print_receipts(&v);
+            }
         }
         ExportCmd::Review { conn, app, off } => {
             Client::new(conn)?

@@ -32,7 +32,7 @@ fn json(b: &BoxProcess, token: &str, args: &[&str]) -> Value {
 }
 
 fn state_of(b: &BoxProcess, token: &str, name: &str) -> String {
-    let list = json(b, token, &["component", "list"]);
+    let list = json(b, token, &["component", "list", "--json"]);
     list.as_array()
         .unwrap()
         .iter()

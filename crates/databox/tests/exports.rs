@@ -163,10 +163,18 @@ fn exports_reach_only_approved_destinations_once_even_across_a_crash() {
         seen.iter().all(|(k, _)| k == &seen[0].0),
         "always under the same key"
     );
-    let receipts = ok(&b, &owner, &["export", "receipts"]);
+    let receipts = ok(&b, &owner, &["export", "receipts", "--json"]);
     assert!(
         receipts.contains("week-48") && receipts.contains(&format!("\"size\": {}", body.len())),
         "{receipts}"
+    );
+    let readable = ok(&b, &owner, &["export", "receipts"]);
+    assert!(
+        readable.contains(&format!(
+            "sent {} bytes to {destination}week-48: HTTP 200",
+            body.len()
+        )),
+        "{readable}"
     );
 
     // A destination the owner never approved: refused, never contacted.
