@@ -252,7 +252,7 @@ fn print_components(list: &Value) {
             c["kind"].as_str().unwrap_or(""),
             c["version"].as_str().unwrap_or(""),
             status["state"].as_str().unwrap_or("unknown"),
-            c["restarts"],
+            c["restarts"].as_u64().unwrap_or(0),
             c["url"].as_str().unwrap_or("-"),
         );
         // Why it is not running as it should, in the box's words.

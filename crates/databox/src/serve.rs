@@ -136,6 +136,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         for c in components.list() {
             println!("  {} {} ({}): {:?}", c.kind, c.name, c.version, c.status);
         }
+        if let Some(problem) = components.problem() {
+            eprintln!("warning: {problem}");
+        }
         if args.demo && first_start {
             // In the background: the box serves at once, the demo's components arrive in a moment.
             let c = components.clone();

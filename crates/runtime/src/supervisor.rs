@@ -255,6 +255,8 @@ struct Inner {
     slots: Mutex<BTreeMap<String, Slot>>,
     tokio: tokio::runtime::Handle,
     backoff_base: Duration,
+    /// What went wrong reading `installed.json` at open, for the owner (see [`Supervisor::problem`]).
+    problem: Option<String>,
 }
 
 /// The box's installed components and their workers.
@@ -281,6 +283,54 @@ fn typed_mapping(
         .collect()
 }
 
+/// Installed components as `installed.json` records them, each with its parsed manifest, and
+/// what was wrong with the file. A file that cannot be read as a whole, or a record whose
+/// manifest no longer parses, does not stop the box: the file is copied aside
+/// (`installed.json.damaged-<ms>`) before anything could overwrite it, and the box runs with the
+/// records it could read.
+#[allow(clippy::type_complexity)]
+fn read_records(
+    dir: &Path,
+) -> Result<(BTreeMap<String, (Record, Manifest)>, Option<String>), SupervisorError> {
+    let path = dir.join("installed.json");
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((BTreeMap::new(), None)),
+        Err(e) => return Err(io_error("reading installed.json")(e)),
+    };
+    let mut unreadable = Vec::new();
+    let mut records = BTreeMap::new();
+    match serde_json::from_slice::<BTreeMap<String, serde_json::Value>>(&bytes) {
+        Err(e) => unreadable.push(format!("the file is damaged ({e})")),
+        Ok(raw) => {
+            for (name, value) in raw {
+                let parsed = serde_json::from_value::<Record>(value)
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| Ok((Manifest::parse(&r.manifest).map_err(|e| e.to_string())?, r)));
+                match parsed {
+                    Ok((manifest, record)) => {
+                        records.insert(name, (record, manifest));
+                    }
+                    Err(e) => unreadable.push(format!("{name}: {e}")),
+                }
+            }
+        }
+    }
+    if unreadable.is_empty() {
+        return Ok((records, None));
+    }
+    let aside = dir.join(format!("installed.json.damaged-{}", now_ms()));
+    std::fs::copy(&path, &aside).map_err(io_error(format!("copying {} aside", path.display())))?;
+    let problem = format!(
+        "components/installed.json could not be read in full: {}. A copy is kept as {}. The box runs \
+         without what it could not read; those components' stores and data are kept: remove each \
+         one's principal ('databox principals remove NAME') and install it again.",
+        unreadable.join("; "),
+        aside.display()
+    );
+    Ok((records, Some(problem)))
+}
+
 impl Supervisor {
     /// Opens the components of the box in `data_dir` and starts those that were running. Call
     /// inside a tokio runtime.
@@ -297,13 +347,10 @@ impl Supervisor {
         let dir = data_dir.join("components");
         std::fs::create_dir_all(&dir).map_err(io_error(format!("creating {}", dir.display())))?;
         let runtime = Runtime::new()?;
-        let records: BTreeMap<String, Record> = match std::fs::read(dir.join("installed.json")) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                SupervisorError::Invalid(format!("{}: {e}", dir.join("installed.json").display()))
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(io_error("reading installed.json")(e)),
-        };
+        let (records, problem) = read_records(&dir)?;
+        if let Some(p) = &problem {
+            tracing::error!("{p}");
+        }
         let sup = Supervisor {
             inner: Arc::new(Inner {
                 runtime,
@@ -312,13 +359,14 @@ impl Supervisor {
                 slots: Mutex::new(BTreeMap::new()),
                 tokio: tokio::runtime::Handle::current(),
                 backoff_base,
+                problem,
             }),
         };
-        for (name, record) in records {
+        for (name, (record, manifest)) in records {
             let (manifest, loaded, status) = match sup.load(&record) {
                 Ok((m, l)) => (m, Some(l), Status::Stopped),
                 Err(e) => (
-                    Manifest::parse(&record.manifest).map_err(|e| SupervisorError::Invalid(e.to_string()))?,
+                    manifest,
                     None,
                     Status::Broken {
                         reason: e.to_string(),
@@ -345,6 +393,13 @@ impl Supervisor {
         }
         sup.prune_compiled();
         Ok(sup)
+    }
+
+    /// What went wrong reading the list of installed components when the box started, in words
+    /// for the owner, if anything did. The box runs on without what it could not read; the
+    /// damaged file is kept beside it, so nothing is lost.
+    pub fn problem(&self) -> Option<&str> {
+        self.inner.problem.as_deref()
     }
 
     fn slots(&self) -> MutexGuard<'_, BTreeMap<String, Slot>> {

@@ -562,6 +562,72 @@ async fn compiled_code_is_kept_reused_replaced_when_damaged_and_never_trusted_ov
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_list_of_components_is_kept_aside_and_the_box_runs_on() {
+    let (dir, env) = new_box();
+    let sup = open(&env);
+    for name in ["first", "second"] {
+        blocking(|| sup.install(&plain(name), component(false), &request(None))).unwrap();
+    }
+    ticks_beyond(&env, "first", 0).await;
+    assert!(sup.problem().is_none());
+    let installed = dir.path().join("components/installed.json");
+    let damaged_copies = || {
+        std::fs::read_dir(dir.path().join("components"))
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("installed.json.damaged-")
+            })
+            .map(|e| e.path())
+            .collect::<Vec<_>>()
+    };
+
+    // One record whose manifest no longer parses: the other runs, the file is copied aside.
+    let (sup, env) = {
+        sup.shutdown();
+        let mut records: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&installed).unwrap()).unwrap();
+        records["second"]["manifest"] = "[component]\nname = 3".into();
+        std::fs::write(&installed, serde_json::to_vec(&records).unwrap()).unwrap();
+        let original = std::fs::read(&installed).unwrap();
+        let (sup, env) = restart_box(sup, env, dir.path()).await;
+        let problem = sup.problem().expect("the owner is told").to_owned();
+        assert!(
+            problem.contains("second:") && problem.contains("principals remove"),
+            "{problem}"
+        );
+        assert_eq!(damaged_copies().len(), 1);
+        assert_eq!(
+            std::fs::read(&damaged_copies()[0]).unwrap(),
+            original,
+            "the copy is the file as it was"
+        );
+        running(&sup, "first").await;
+        assert!(matches!(sup.info("second"), Err(SupervisorError::NotFound(_))));
+        (sup, env)
+    };
+
+    // The whole file is garbage: the box still opens, without components, and says why.
+    std::fs::write(&installed, b"{\"first\": {\"manif").unwrap();
+    let (sup, env) = restart_box(sup, env, dir.path()).await;
+    let problem = sup.problem().expect("the owner is told").to_owned();
+    assert!(problem.contains("the file is damaged"), "{problem}");
+    assert!(sup.list().is_empty());
+    assert_eq!(damaged_copies().len(), 2);
+    // Their data is kept, and after removing its principal a component installs again.
+    assert!(ticks(&env, "first") > 0);
+    env.arbiter
+        .remove_principal(&databox_arbiter::PrincipalId::new("first".to_owned()).unwrap())
+        .unwrap();
+    blocking(|| sup.install(&plain("first"), component(false), &request(None))).unwrap();
+    let before = ticks(&env, "first");
+    ticks_beyond(&env, "first", before).await;
+    sup.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_upgrade_keeps_its_grants_unless_it_asks_for_more() {
     let (_dir, env) = new_box();
     let sup = open(&env);

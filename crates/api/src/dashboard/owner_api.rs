@@ -59,6 +59,8 @@ pub struct BoxStatus {
     pub exports_waiting: usize,
     /// Whether the owner has a dashboard password.
     pub password_set: bool,
+    /// What went wrong reading the installed components at start, if anything did.
+    pub components_problem: Option<String>,
 }
 
 async fn status(State(state): State<AppState>, _: Params<NoQuery>) -> Json<BoxStatus> {
@@ -75,6 +77,10 @@ async fn status(State(state): State<AppState>, _: Params<NoQuery>) -> Json<BoxSt
         disk_nearly_full: total > 0 && used.saturating_mul(10) >= total.saturating_mul(9),
         exports_waiting,
         password_set: state.arbiter.login().has_password(),
+        components_problem: state
+            .components
+            .as_ref()
+            .and_then(|c| c.problem().map(str::to_owned)),
     })
 }
 

@@ -192,6 +192,7 @@ async function homePage() {
   for (const c of comps.filter((c) => ['failing', 'broken'].includes(c.status?.state))) {
     attention.push(h('li', {}, link('/apps#' + c.name, `${c.name} is ${c.status.state}`), c.last_error ? `: ${c.last_error}` : ''));
   }
+  if (status.components_problem) attention.push(h('li', {}, link('/apps', 'Some apps and drivers could not be read'), `: ${status.components_problem}`));
   if (status.disk_nearly_full) attention.push(h('li', {}, `The disk is nearly full: ${fmtBytes(status.disk_used_bytes)} of ${fmtBytes(status.disk_total_bytes)} used.`));
   if (!status.password_set) attention.push(h('li', {}, link('/settings', 'Set a dashboard password'), ' so you can log in without a one-time link.'));
   if (verify.error || verify.first_bad) attention.push(h('li', {}, link('/audit', 'The audit log failed verification'), '.'));
