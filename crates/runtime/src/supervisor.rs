@@ -283,15 +283,15 @@ fn typed_mapping(
         .collect()
 }
 
+/// Installed components by name, as `installed.json` records them, with their parsed manifests.
+type Installed = BTreeMap<String, (Record, Manifest)>;
+
 /// Installed components as `installed.json` records them, each with its parsed manifest, and
 /// what was wrong with the file. A file that cannot be read as a whole, or a record whose
 /// manifest no longer parses, does not stop the box: the file is copied aside
 /// (`installed.json.damaged-<ms>`) before anything could overwrite it, and the box runs with the
 /// records it could read.
-#[allow(clippy::type_complexity)]
-fn read_records(
-    dir: &Path,
-) -> Result<(BTreeMap<String, (Record, Manifest)>, Option<String>), SupervisorError> {
+fn read_records(dir: &Path) -> Result<(Installed, Option<String>), SupervisorError> {
     let path = dir.join("installed.json");
     let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
