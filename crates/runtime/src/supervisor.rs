@@ -319,8 +319,26 @@ fn read_records(dir: &Path) -> Result<(Installed, Option<String>), SupervisorErr
     if unreadable.is_empty() {
         return Ok((records, None));
     }
-    let aside = dir.join(format!("installed.json.damaged-{}", now_ms()));
-    std::fs::copy(&path, &aside).map_err(io_error(format!("copying {} aside", path.display())))?;
+    // One copy per damaged content: the file stays as it is (the owner decides), so every start
+    // finds the same damage and must not pile up copies.
+    let same_copy = std::fs::read_dir(dir)
+        .map_err(io_error(format!("listing {}", dir.display())))?
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("installed.json.damaged-")
+        })
+        .map(|e| e.path())
+        .find(|p| std::fs::read(p).is_ok_and(|copy| copy == bytes));
+    let aside = match same_copy {
+        Some(aside) => aside,
+        None => {
+            let aside = dir.join(format!("installed.json.damaged-{}", now_ms()));
+            std::fs::copy(&path, &aside).map_err(io_error(format!("copying {} aside", path.display())))?;
+            aside
+        }
+    };
     let problem = format!(
         "components/installed.json could not be read in full: {}. A copy is kept as {}. The box runs \
          without what it could not read; those components' stores and data are kept: remove each \
@@ -347,10 +365,8 @@ impl Supervisor {
         let dir = data_dir.join("components");
         std::fs::create_dir_all(&dir).map_err(io_error(format!("creating {}", dir.display())))?;
         let runtime = Runtime::new()?;
+        // The caller tells the owner about `problem` (see `Supervisor::problem`).
         let (records, problem) = read_records(&dir)?;
-        if let Some(p) = &problem {
-            tracing::error!("{p}");
-        }
         let sup = Supervisor {
             inner: Arc::new(Inner {
                 runtime,

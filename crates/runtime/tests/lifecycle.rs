@@ -616,6 +616,10 @@ async fn a_damaged_list_of_components_is_kept_aside_and_the_box_runs_on() {
     assert!(problem.contains("the file is damaged"), "{problem}");
     assert!(sup.list().is_empty());
     assert_eq!(damaged_copies().len(), 2);
+    // Started again on the same damage, the box says so again but keeps one copy of it.
+    let (sup, env) = restart_box(sup, env, dir.path()).await;
+    assert!(sup.problem().is_some());
+    assert_eq!(damaged_copies().len(), 2);
     // Their data is kept, and after removing its principal a component installs again.
     assert!(ticks(&env, "first") > 0);
     env.arbiter

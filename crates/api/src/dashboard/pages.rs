@@ -308,7 +308,7 @@ fn link_form(code: &str, has_password: bool, error: Option<&str>) -> String {
         r#"<p>This link logs you in once. Your password stays as it is.</p>"#.to_owned()
     } else {
         format!(
-            r#"<p>Welcome to your Databox. Choose a password for this dashboard (at least {min} characters). You can also skip this and set it later under Settings.</p>
+            r#"<p>Welcome to your Databox. Choose a password for this dashboard (at least {min} characters). Or leave both fields empty and continue: you can set it later under Settings.</p>
   <label for="password">New password</label>
   <input id="password" name="password" type="password" autocomplete="new-password" minlength="{min}">
   <label for="confirm">Repeat it</label>
