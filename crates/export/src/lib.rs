@@ -162,12 +162,74 @@ pub struct Approval {
 
 /// Whether `destination` is `approved` exactly, or lies under an approved prefix ending in `/`.
 /// The URL is normalised first, so `..` segments cannot climb out of a prefix, and URLs with
-/// credentials never match.
+/// credentials never match. Under a prefix, the destination must also have the prefix's scheme,
+/// host and port, and nothing after the prefix that a server could read as a `..` segment once
+/// it percent-decodes it (`..%2f`, `%2e%2e%5c`, `..;/`, double encoding): normalising resolves
+/// only the `..` it can see.
 pub fn is_approved(approved: &str, destination: &str) -> bool {
-    match (normalize(approved), normalize(destination)) {
-        (Some(a), Some(d)) => d == a || (a.ends_with('/') && d.starts_with(&a)),
-        _ => false,
+    let (Some(a), Some(d)) = (normalize(approved), normalize(destination)) else {
+        return false;
+    };
+    if d == a {
+        return true;
     }
+    if !(a.ends_with('/') && d.starts_with(&a)) {
+        return false;
+    }
+    let (Ok(au), Ok(du)) = (url::Url::parse(&a), url::Url::parse(&d)) else {
+        return false;
+    };
+    // Always so for http(s); a URL without a host (`x:/`) would otherwise lend its prefix to
+    // every host (`x://evil/`).
+    if au.scheme() != du.scheme()
+        || au.host() != du.host()
+        || au.port_or_known_default() != du.port_or_known_default()
+    {
+        return false;
+    }
+    if au.query().is_some() || au.fragment().is_some() {
+        // The prefix ends in the query or fragment: the path is the approved one.
+        return true;
+    }
+    du.path()
+        .strip_prefix(au.path())
+        .is_some_and(|rest| !climbs(rest))
+}
+
+/// Whether a path, read the way a lenient server may read it (percent-decoded until nothing is
+/// left to decode, `\\` as `/`, `;parameters` dropped), has a `..` segment. A path still
+/// encoded after a few rounds counts as climbing: no real path needs that, and a bound keeps the
+/// work linear in its length.
+fn climbs(path: &str) -> bool {
+    let mut bytes = path.as_bytes().to_vec();
+    for _ in 0..4 {
+        let mut decoded = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            match (
+                bytes[i],
+                bytes.get(i + 1).and_then(|b| hex(*b)),
+                bytes.get(i + 2).and_then(|b| hex(*b)),
+            ) {
+                (b'%', Some(hi), Some(lo)) => {
+                    decoded.push((hi * 16 + lo) as u8);
+                    i += 3;
+                }
+                (b, _, _) => {
+                    decoded.push(b);
+                    i += 1;
+                }
+            }
+        }
+        if decoded == bytes {
+            return bytes
+                .split(|b| *b == b'/' || *b == b'\\')
+                .any(|seg| seg.split(|b| *b == b';').next() == Some(b".."));
+        }
+        bytes = decoded;
+    }
+    true
 }
 
 /// The one spelling of a URL (scheme and host lower-cased, `.` and `..` resolved, default port
@@ -266,9 +328,15 @@ fn random_id() -> String {
     format!("x-{}", hex::encode(b))
 }
 
-/// Whether `destination` is the revoked `revoked` or lies under it.
+/// Whether `destination` is the revoked `revoked` or lies under it (a prefix ending in `/`),
+/// both normalised. Deliberately broader than [`is_approved`]: whatever an approval of
+/// `revoked`, or of anything under it, lets through is covered, and so is what no approval
+/// would let through (a destination that climbs out with `..%2f`).
 fn covered_by(revoked: &str, destination: &str) -> bool {
-    is_approved(revoked, destination)
+    match (normalize(revoked), normalize(destination)) {
+        (Some(r), Some(d)) => d == r || (r.ends_with('/') && d.starts_with(&r)),
+        _ => false,
+    }
 }
 
 impl ExportService {
@@ -1031,7 +1099,8 @@ impl Drop for Lane {
 
 #[cfg(test)]
 mod tests {
-    use super::{covered_by, is_approved};
+    use super::{check_destination, covered_by, is_approved, normalize};
+    use proptest::prelude::*;
 
     #[test]
     fn destinations_match_exactly_or_under_a_prefix() {
@@ -1060,5 +1129,280 @@ mod tests {
         assert!(covered_by("https://a.example/up/", "https://a.example/up/1"));
         assert!(!covered_by("https://a.example/x", "https://a.example/x/1"));
         assert!(!covered_by("https://a.example/up/", "https://b.example/up/1"));
+    }
+
+    /// The segments of a path as the most lenient server could act on them: percent-decoded
+    /// until nothing is left to decode, `\` read as `/`, `;parameters` dropped, empty and `.`
+    /// segments dropped, and `..` climbing.
+    fn served(path: &str) -> Vec<Vec<u8>> {
+        let mut bytes = path.as_bytes().to_vec();
+        loop {
+            let decoded: Vec<u8> = percent_encoding::percent_decode(&bytes).collect();
+            if decoded == bytes {
+                break;
+            }
+            bytes = decoded;
+        }
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        for seg in bytes.split(|b| *b == b'/' || *b == b'\\') {
+            match seg.split(|b| *b == b';').next().unwrap_or_default() {
+                b"" | b"." => {}
+                b".." => {
+                    out.pop();
+                }
+                s => out.push(s.to_vec()),
+            }
+        }
+        out
+    }
+
+    /// The safety property of approvals: what `approved` lets through is its own normal form, or
+    /// lies under it, on the same scheme, host and port, without any path a server could read
+    /// as climbing out of it.
+    fn assert_within(approved: &str, destination: &str) -> Result<(), TestCaseError> {
+        if !is_approved(approved, destination) {
+            return Ok(());
+        }
+        let a = normalize(approved);
+        let d = normalize(destination);
+        prop_assert!(
+            a.is_some() && d.is_some(),
+            "{approved:?} approved {destination:?}"
+        );
+        let (a, d) = (a.unwrap(), d.unwrap());
+        if d == a {
+            return Ok(());
+        }
+        prop_assert!(a.ends_with('/') && d.starts_with(&a), "{a} approved {d}");
+        let (au, du) = (url::Url::parse(&a).unwrap(), url::Url::parse(&d).unwrap());
+        prop_assert_eq!(au.scheme(), du.scheme(), "{} approved {}", a, d);
+        prop_assert_eq!(au.host(), du.host(), "{} approved {}", a, d);
+        prop_assert_eq!(
+            au.port_or_known_default(),
+            du.port_or_known_default(),
+            "{} approved {}",
+            a,
+            d
+        );
+        let (ap, dp) = (served(au.path()), served(du.path()));
+        prop_assert!(
+            dp.starts_with(&ap),
+            "{a} approved {d}, which a server may read as outside it"
+        );
+        Ok(())
+    }
+
+    fn scheme() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "https", "https", "HTTPS", "http", "hTTp", "ftp", "x", "file", "web+demo",
+        ])
+    }
+
+    fn host() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "good.example",
+            "good.example",
+            "GOOD.Example",
+            "good.example.",
+            "good.example..",
+            "evil.example",
+            "good.example.evil.example",
+            "evil.example\\@good.example",
+            "good%2eexample",
+            "ｇｏｏｄ.example",
+            "127.0.0.1",
+            "0x7f.1",
+            "localhost",
+            "[::1]",
+            "",
+        ])
+    }
+
+    /// Path segments, plain and adversarial.
+    fn segment() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "up",
+            "upload",
+            "a",
+            "admin",
+            "",
+            ".",
+            "..",
+            "%2e",
+            "%2e%2e",
+            "%2E.",
+            ".%2e",
+            "..%2f",
+            "%2e%2e%2f",
+            "..%2F..%2Fadmin",
+            "\\",
+            "..\\",
+            "%5c..%5c",
+            "..%5C",
+            "..;",
+            "..;x",
+            "%2e%2e;",
+            "a%2Fb",
+            "%252e%252e%252f",
+            "%25",
+            "%",
+            "é",
+            "@evil.example",
+        ])
+    }
+
+    /// What may follow a path: a query, a fragment, or characters that start one.
+    fn tail() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "",
+            "",
+            "",
+            "?",
+            "?a=/../",
+            "?x=%2f..%2f",
+            "#",
+            "#/../x",
+            "?q#f/",
+        ])
+    }
+
+    fn path() -> impl Strategy<Value = String> {
+        (
+            prop::collection::vec(segment(), 0..5),
+            prop::sample::select(vec!["/", "/", "\\"]),
+            prop::sample::select(vec!["", "/"]),
+        )
+            .prop_map(|(segs, sep, end)| format!("{}{end}", segs.join(sep)))
+    }
+
+    /// URLs made of adversarial pieces: scheme, separators, userinfo, host, port, path, tail.
+    fn url() -> impl Strategy<Value = String> {
+        (
+            scheme(),
+            prop::sample::select(vec!["://", "://", "://", ":/", ":", ":\\\\", ":///"]),
+            prop::sample::select(vec![
+                "",
+                "",
+                "",
+                "",
+                "user@",
+                "user:pw@",
+                ":@",
+                "@",
+                "good.example@",
+                "good.example:443@",
+                ":pw@",
+            ]),
+            host(),
+            prop::sample::select(vec!["", "", "", ":443", ":80", ":8443", ":", ":0443", ":99999"]),
+            path(),
+            tail(),
+        )
+            .prop_map(|(s, sep, user, host, port, path, tail)| {
+                format!("{s}{sep}{user}{host}{port}/{path}{tail}")
+            })
+    }
+
+    /// An approval and a destination: unrelated, or the destination built on the approval.
+    fn approval_and_destination() -> impl Strategy<Value = (String, String)> {
+        prop_oneof![
+            (url(), url()),
+            (url(), path(), tail()).prop_map(|(a, p, t)| {
+                let d = format!("{a}{p}{t}");
+                (a, d)
+            }),
+        ]
+    }
+
+    #[test]
+    fn encoded_climbs_and_hostless_prefixes_are_not_approved_but_stay_revocable() {
+        let prefix = "https://good.example/up/";
+        for d in [
+            "https://good.example/up/..%2fadmin",
+            "https://good.example/up/%2e%2e%2Fadmin",
+            "https://good.example/up/..%5cadmin",
+            "https://good.example/up/..;/admin",
+            "https://good.example/up/%252e%252e%252fadmin",
+        ] {
+            assert!(!is_approved(prefix, d), "{d}");
+            // A revocation of the prefix still covers it: revoking errs on the side of blocking.
+            assert!(covered_by(prefix, d), "{d}");
+        }
+        // Encoded slashes that climb nowhere are fine, and so is a literal `%` (`%25`, even
+        // encoded twice); a path still encoded after four rounds of decoding is refused.
+        assert!(is_approved(prefix, "https://good.example/up/a%2Fb"));
+        assert!(is_approved(prefix, "https://good.example/up/100%25/x%252525"));
+        assert!(!is_approved(prefix, "https://good.example/up/x%2525252525"));
+        let deep = format!("https://good.example/up/x%{}", "25".repeat(100_000));
+        let started = std::time::Instant::now();
+        assert!(!is_approved(prefix, &deep));
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert!(is_approved(prefix, "https://good.example/up/v1.2/x..y"));
+        // A URL without a host (never an allowed destination) does not lend its prefix to hosts.
+        assert!(!is_approved("x:/", "x://evil.example/"));
+        // Raw `..`, `\\` and percent-encoded dot segments are resolved before comparing.
+        assert!(!is_approved(prefix, "https://good.example/up/%2e%2e/admin"));
+        assert!(!is_approved(prefix, "https://good.example/up/..\\admin"));
+        assert!(!is_approved(prefix, "https://good.example@evil.example/up/"));
+        assert!(!is_approved(prefix, "https://good.example./up/x"));
+        assert!(!is_approved(prefix, "https://good.example:8443/up/x"));
+        assert!(is_approved(prefix, "HTTPS://GOOD.example:443/up/x"));
+    }
+
+    proptest! {
+        #[test]
+        fn normalizing_is_stable_and_drops_no_credentials_silently(u in url()) {
+            if let Some(n) = normalize(&u) {
+                // Approvals are stored normalised and normalised again when compared.
+                prop_assert_eq!(normalize(&n), Some(n.clone()));
+                let parsed = url::Url::parse(&n).unwrap();
+                prop_assert!(parsed.username().is_empty() && parsed.password().is_none(), "{n}");
+            }
+            if check_destination(&u).is_ok() {
+                let parsed = url::Url::parse(&u).unwrap();
+                let loopback = match parsed.host() {
+                    Some(url::Host::Domain(d)) => d == "localhost",
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                    None => false,
+                };
+                prop_assert!(parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback), "{u}");
+            }
+        }
+
+        #[test]
+        fn an_approval_never_reaches_outside_its_prefix((a, d) in approval_and_destination()) {
+            assert_within(&a, &d)?;
+        }
+
+        #[test]
+        fn an_exact_approval_approves_itself_in_any_spelling(u in url()) {
+            let n = normalize(&u);
+            prop_assert_eq!(is_approved(&u, &u), n.is_some(), "{}", u);
+            if let Some(n) = n {
+                prop_assert!(is_approved(&u, &n) && is_approved(&n, &u), "{u} / {n}");
+            }
+        }
+
+        /// Revoking a destination blocks everything approving it allowed, and revoking a prefix
+        /// blocks everything an approval under it allows; a revocation stays within what it names.
+        #[test]
+        fn a_revocation_covers_whatever_its_approvals_allow(
+            (r, a) in approval_and_destination(), p in path(), t in tail(), other in url(),
+        ) {
+            let d = format!("{a}{p}{t}");
+            for d in [&a, &d, &other] {
+                if is_approved(&r, d) {
+                    prop_assert!(covered_by(&r, d), "{r} approves {d} but revoking it does not cover it");
+                }
+                if covered_by(&r, &a) && is_approved(&a, d) {
+                    prop_assert!(covered_by(&r, d), "revoking {r} leaves {d}, approved by {a}");
+                }
+                if covered_by(&r, d) {
+                    let (r, d) = (normalize(&r).unwrap(), normalize(d).unwrap());
+                    prop_assert!(d == r || (r.ends_with('/') && d.starts_with(&r)), "{r} covers {d}");
+                }
+            }
+        }
     }
 }

@@ -453,8 +453,14 @@ impl Manifest {
         }
         for (i, h) in self.network.hosts.iter().enumerate() {
             let field = format!("network.hosts[{i}]");
+            // Nothing but host and port: a fragment or an (empty) userinfo would parse too, and
+            // show the owner a host (`evil.example#@good.example`) other than the one allowed.
             let parsed = url::Url::parse(&format!("https://{h}")).ok().filter(|u| {
-                u.path() == "/" && u.query().is_none() && u.username().is_empty() && !h.contains('/')
+                u.path() == "/"
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+                    && u.username().is_empty()
+                    && !h.contains(['/', '\\', '@', '#'])
             });
             match parsed {
                 Some(u) if u.host_str().is_some_and(|x| !x.contains('*')) => {}
@@ -604,5 +610,656 @@ impl Manifest {
             self.limits.memory_mb, self.limits.cpu_ms
         ));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Kind, Manifest, ManifestError};
+    use proptest::prelude::*;
+
+    /// TOML's spelling of a string.
+    fn q(s: &str) -> String {
+        toml::Value::String(s.to_owned()).to_string()
+    }
+
+    #[derive(Clone, Debug)]
+    struct Prov {
+        id: String,
+        store_type: String,
+        data_type: String,
+        unit: Option<String>,
+    }
+
+    #[derive(Clone, Debug)]
+    struct Req {
+        name: String,
+        data_type: String,
+        store_type: String,
+        operations: Vec<String>,
+        purpose: String,
+        required: bool,
+        granularity: Option<String>,
+    }
+
+    #[derive(Clone, Debug)]
+    struct Exp {
+        destination: String,
+        purpose: String,
+        max_bytes: u64,
+        per_hour: u32,
+    }
+
+    #[derive(Clone, Debug)]
+    struct Conf {
+        key: String,
+        description: String,
+        required: bool,
+        default: Option<String>,
+    }
+
+    /// A manifest as its pieces, rendered to TOML by [`Spec::render`].
+    #[derive(Clone, Debug)]
+    struct Spec {
+        name: String,
+        version: String,
+        kind: Kind,
+        description: String,
+        author: String,
+        homepage: Option<String>,
+        ui: bool,
+        provides: Vec<Prov>,
+        requests: Vec<Req>,
+        exports: Vec<Exp>,
+        hosts: Vec<String>,
+        network_purpose: String,
+        metrics: bool,
+        /// memory_mb, cpu_ms, wall_ms, output_kb.
+        limits: [u32; 4],
+        config: Vec<Conf>,
+        schedule: Option<u32>,
+        /// A field no manifest has: `(table header, line)`.
+        unknown: Option<(String, String)>,
+        /// The `kind` as written, when it is not `app` or `driver`.
+        kind_text: Option<String>,
+    }
+
+    impl Spec {
+        fn render(&self) -> String {
+            let mut t = String::new();
+            let unknown = |t: &mut String, table: &str| {
+                if let Some((at, line)) = &self.unknown
+                    && at == table
+                {
+                    t.push_str(line);
+                    t.push('\n');
+                }
+            };
+            t.push_str("[component]\n");
+            t.push_str(&format!("name = {}\n", q(&self.name)));
+            t.push_str(&format!("version = {}\n", q(&self.version)));
+            let kind = self
+                .kind_text
+                .clone()
+                .unwrap_or_else(|| self.kind.as_str().to_owned());
+            t.push_str(&format!("kind = {}\n", q(&kind)));
+            t.push_str(&format!("description = {}\n", q(&self.description)));
+            t.push_str(&format!("author = {}\n", q(&self.author)));
+            if let Some(h) = &self.homepage {
+                t.push_str(&format!("homepage = {}\n", q(h)));
+            }
+            t.push_str(&format!("ui = {}\n", self.ui));
+            unknown(&mut t, "component");
+            let [memory, cpu, wall, output] = self.limits;
+            t.push_str(&format!(
+                "\n[limits]\nmemory_mb = {memory}\ncpu_ms = {cpu}\nwall_ms = {wall}\noutput_kb = {output}\n"
+            ));
+            unknown(&mut t, "limits");
+            if !self.hosts.is_empty() || !self.network_purpose.is_empty() {
+                let hosts: Vec<String> = self.hosts.iter().map(|h| q(h)).collect();
+                t.push_str(&format!(
+                    "\n[network]\nhosts = [{}]\npurpose = {}\n",
+                    hosts.join(", "),
+                    q(&self.network_purpose)
+                ));
+            }
+            t.push_str(&format!("\n[host]\nmetrics = {}\n", self.metrics));
+            if let Some(s) = self.schedule {
+                t.push_str(&format!("\n[schedule]\nevery_seconds = {s}\n"));
+            }
+            for p in &self.provides {
+                t.push_str(&format!(
+                    "\n[[provides]]\nid = {}\nstore_type = {}\ntype = {}\n",
+                    q(&p.id),
+                    q(&p.store_type),
+                    q(&p.data_type)
+                ));
+                if let Some(u) = &p.unit {
+                    t.push_str(&format!("unit = {}\n", q(u)));
+                }
+            }
+            for r in &self.requests {
+                let ops: Vec<String> = r.operations.iter().map(|o| q(o)).collect();
+                t.push_str(&format!(
+                    "\n[[requests]]\nname = {}\ntype = {}\nstore_type = {}\noperations = [{}]\npurpose = {}\nrequired = {}\n",
+                    q(&r.name),
+                    q(&r.data_type),
+                    q(&r.store_type),
+                    ops.join(", "),
+                    q(&r.purpose),
+                    r.required
+                ));
+                if let Some(g) = &r.granularity {
+                    t.push_str(&format!("granularity = {}\n", q(g)));
+                }
+            }
+            for (i, e) in self.exports.iter().enumerate() {
+                t.push_str(&format!(
+                    "\n[[exports]]\ndestination = {}\npurpose = {}\nmax_bytes = {}\nper_hour = {}\n",
+                    q(&e.destination),
+                    q(&e.purpose),
+                    e.max_bytes,
+                    e.per_hour
+                ));
+                if i == 0 {
+                    unknown(&mut t, "exports");
+                }
+            }
+            for c in &self.config {
+                t.push_str(&format!(
+                    "\n[[config]]\nkey = {}\ndescription = {}\nrequired = {}\n",
+                    q(&c.key),
+                    q(&c.description),
+                    c.required
+                ));
+                if let Some(d) = &c.default {
+                    t.push_str(&format!("default = {}\n", q(d)));
+                }
+            }
+            t
+        }
+    }
+
+    /// Words an owner reads: never empty, with quotes, backslashes, newlines and non-ASCII.
+    fn text() -> impl Strategy<Value = String> {
+        "[A-Za-z\u{e9}][A-Za-z0-9 ,.'\"\\\\\n\u{e9}\u{4e2d}-]{0,40}"
+    }
+
+    fn store_type() -> impl Strategy<Value = String> {
+        prop::sample::select(vec!["ts", "ts/blob", "blob", "kv"]).prop_map(str::to_owned)
+    }
+
+    fn version() -> impl Strategy<Value = String> {
+        (
+            0u64..1000,
+            0u64..1000,
+            0u64..1000,
+            prop::option::of("[a-z][a-z0-9-]{0,5}(\\.[a-z][a-z0-9]{0,3})?"),
+        )
+            .prop_map(|(a, b, c, pre)| match pre {
+                Some(p) => format!("{a}.{b}.{c}-{p}"),
+                None => format!("{a}.{b}.{c}"),
+            })
+    }
+
+    fn provided() -> impl Strategy<Value = Prov> {
+        (
+            "[A-Za-z0-9][A-Za-z0-9_-]{0,20}",
+            store_type(),
+            "[a-z][a-z-]{0,15}",
+            prop::option::of("[a-z%/ ]{1,8}"),
+        )
+            .prop_map(|(id, store_type, data_type, unit)| Prov {
+                id,
+                store_type,
+                data_type,
+                unit,
+            })
+    }
+
+    fn requested() -> impl Strategy<Value = Req> {
+        (
+            "[a-z][a-z0-9_-]{0,20}",
+            prop_oneof![Just("*".to_owned()), "[a-z][a-z-]{0,15}"],
+            store_type(),
+            prop::sample::subsequence(vec!["read", "observe", "write", "actuate"], 1..=4),
+            text(),
+            any::<bool>(),
+            prop::sample::select(vec![None, Some("raw"), Some("aggregates"), Some("hourly")]),
+        )
+            .prop_map(|(name, data_type, store_type, ops, purpose, required, g)| {
+                let operations: Vec<String> = ops.into_iter().map(str::to_owned).collect();
+                // Coarser than raw only for reads of series.
+                let g = match g {
+                    Some(g) if g != "raw" && (store_type == "kv" || operations != ["read"]) => Some("raw"),
+                    g => g,
+                };
+                Req {
+                    name,
+                    data_type,
+                    store_type,
+                    operations,
+                    purpose,
+                    required,
+                    granularity: g.map(str::to_owned),
+                }
+            })
+    }
+
+    fn exported() -> impl Strategy<Value = Exp> {
+        (
+            prop_oneof![
+                "https://[a-z]{1,10}\\.example(:[1-9][0-9]{1,3})?/([a-z0-9]{1,8}/){0,3}",
+                "https://[a-z]{1,10}\\.example/[a-z0-9]{1,8}",
+                "http://(localhost|127\\.0\\.0\\.1|\\[::1\\]):[1-9][0-9]{1,3}/in/",
+            ],
+            text(),
+            1u64..=64 << 20,
+            1u32..=3600,
+        )
+            .prop_map(|(destination, purpose, max_bytes, per_hour)| Exp {
+                destination,
+                purpose,
+                max_bytes,
+                per_hour,
+            })
+    }
+
+    fn configured() -> impl Strategy<Value = Conf> {
+        (
+            "[a-z][a-z0-9_]{0,15}",
+            text(),
+            any::<bool>(),
+            prop::option::of("[ -~]{0,12}"),
+        )
+            .prop_map(|(key, description, required, default)| Conf {
+                key,
+                description,
+                required,
+                default: default.filter(|_| !required),
+            })
+    }
+
+    /// A manifest every field of which is valid.
+    fn valid() -> impl Strategy<Value = Spec> {
+        let component = (
+            "[a-z][a-z0-9-]{0,30}",
+            version(),
+            prop::sample::select(vec![Kind::App, Kind::Driver]),
+            text(),
+            prop_oneof![Just(String::new()), text()],
+            prop::option::of("https://[a-z]{1,10}\\.example/[a-z]{0,8}"),
+            any::<bool>(),
+        );
+        let data = (
+            prop::collection::vec(provided(), 0..4),
+            prop::collection::vec(requested(), 0..4),
+            prop::collection::vec(exported(), 0..3),
+            prop::collection::vec("[a-z]{1,10}\\.example(:[1-9][0-9]{0,3})?", 0..3),
+            text(),
+            any::<bool>(),
+        );
+        let rest = (
+            1u32..=1024,
+            1u32..=60_000,
+            0u32..=300_000,
+            1u32..=65_536,
+            prop::collection::vec(configured(), 0..3),
+            prop::option::of(1u32..=86_400),
+        );
+        (component, data, rest).prop_map(
+            |(
+                (name, version, kind, description, author, homepage, ui),
+                (mut provides, mut requests, exports, hosts, network_purpose, metrics),
+                (memory, cpu, wall, output, mut config, schedule),
+            )| {
+                // Distinct ids, names and keys: a suffix per position.
+                for (i, p) in provides.iter_mut().enumerate() {
+                    p.id = format!("{}-{i}", p.id);
+                }
+                for (i, r) in requests.iter_mut().enumerate() {
+                    r.name = format!("{}-{i}", r.name);
+                }
+                for (i, c) in config.iter_mut().enumerate() {
+                    c.key = format!("{}_{i}", c.key);
+                }
+                let app = kind == Kind::App;
+                Spec {
+                    name,
+                    version,
+                    kind,
+                    description,
+                    author,
+                    homepage,
+                    ui,
+                    provides,
+                    requests,
+                    exports: if app { exports } else { Vec::new() },
+                    hosts: if app { Vec::new() } else { hosts },
+                    network_purpose: if app { String::new() } else { network_purpose },
+                    metrics: metrics && !app,
+                    limits: [memory, cpu, wall.max(cpu), output],
+                    config,
+                    schedule,
+                    unknown: None,
+                    kind_text: None,
+                }
+            },
+        )
+    }
+
+    /// Every single-field change of `s` that makes it invalid, with the field the error must
+    /// name; `pick` chooses among the bad values of each field.
+    fn mutations(s: &Spec, pick: &prop::sample::Index) -> Vec<(Spec, String)> {
+        let mut out = Vec::new();
+        let mut one = |field: String, f: &dyn Fn(&mut Spec)| {
+            let mut m = s.clone();
+            f(&mut m);
+            out.push((m, field));
+        };
+        let any = |values: &[&str]| pick.get(values).to_string();
+        let long = |n: usize| "x".repeat(n);
+
+        let v = any(&["", "X Y", "1abc", "-a", "a_b", "\u{fc}n\u{ef}", &long(65)]);
+        one("component.name".into(), &|m| m.name = v.clone());
+        let v = any(&["one", "1.2", "", "1.2.3.4", "v1.0.0", "01.2.3", "1.0.0-"]);
+        one("component.version".into(), &|m| m.version = v.clone());
+        let v = any(&["", "   ", "\n", "tab\there", "nul\0", &long(1025)]);
+        one("component.description".into(), &|m| m.description = v.clone());
+        let v = any(&["bell\u{7}", "\r", &long(1025)]);
+        one("component.author".into(), &|m| m.author = v.clone());
+        let v = any(&["http://a.example/", "not a url", "ftp://a.example/", "a.example"]);
+        one("component.homepage".into(), &|m| m.homepage = Some(v.clone()));
+
+        for i in 0..s.provides.len() {
+            let v = any(&["", "..", "a/b", "a.b", "-a", "_a", "a b", &long(65)]);
+            one(format!("provides[{i}].id"), &|m| m.provides[i].id = v.clone());
+            if i > 0 {
+                one(format!("provides[{i}].id"), &|m| {
+                    m.provides[i].id = m.provides[0].id.clone()
+                });
+            }
+            let v = any(&["table", "", "TS", "ts/"]);
+            one(format!("provides[{i}].store_type"), &|m| {
+                m.provides[i].store_type = v.clone()
+            });
+            let v = any(&["", " ", "\u{1b}[31m"]);
+            one(format!("provides[{i}].type"), &|m| {
+                m.provides[i].data_type = v.clone()
+            });
+        }
+        for (i, r) in s.requests.iter().enumerate() {
+            let v = any(&["", "A", "a b", "1a", "a.b", &long(65)]);
+            one(format!("requests[{i}].name"), &|m| m.requests[i].name = v.clone());
+            if i > 0 {
+                one(format!("requests[{i}].name"), &|m| {
+                    m.requests[i].name = m.requests[0].name.clone()
+                });
+            }
+            let v = any(&["", "  ", "\u{1}"]);
+            one(format!("requests[{i}].type"), &|m| {
+                m.requests[i].data_type = v.clone()
+            });
+            let v = any(&["sql", "", "KV"]);
+            one(format!("requests[{i}].store_type"), &|m| {
+                m.requests[i].store_type = v.clone()
+            });
+            let v = any(&["", " \n "]);
+            one(format!("requests[{i}].purpose"), &|m| {
+                m.requests[i].purpose = v.clone()
+            });
+            one(format!("requests[{i}].operations"), &|m| {
+                m.requests[i].operations.clear()
+            });
+            let j = pick.index(r.operations.len() + 1);
+            let v = any(&["delete", "Read", "", "export"]);
+            one(format!("requests[{i}].operations[{j}]"), &|m| {
+                m.requests[i].operations.insert(j, v.clone())
+            });
+            let v = any(&["daily", "Raw", ""]);
+            one(format!("requests[{i}].granularity"), &|m| {
+                m.requests[i].granularity = Some(v.clone())
+            });
+            if r.store_type == "kv" || r.operations != ["read"] {
+                let v = any(&["hourly", "aggregates"]);
+                one(format!("requests[{i}].granularity"), &|m| {
+                    m.requests[i].granularity = Some(v.clone())
+                });
+            }
+        }
+        if s.kind == Kind::App {
+            for i in 0..s.exports.len() {
+                let v = any(&[
+                    "http://evil.example/",
+                    "not a url",
+                    "ftp://a.example/",
+                    "https://user:pw@a.example/",
+                    "https://a.example@evil.example/",
+                    "http://localhost.evil.example/",
+                    "",
+                ]);
+                one(format!("exports[{i}].destination"), &|m| {
+                    m.exports[i].destination = v.clone()
+                });
+                let v = any(&["", " "]);
+                one(format!("exports[{i}].purpose"), &|m| {
+                    m.exports[i].purpose = v.clone()
+                });
+                let v = *pick.get(&[0, (64 << 20) + 1, u64::MAX]);
+                one(format!("exports[{i}].max_bytes"), &|m| m.exports[i].max_bytes = v);
+                let v = *pick.get(&[0, 3601, u32::MAX]);
+                one(format!("exports[{i}].per_hour"), &|m| m.exports[i].per_hour = v);
+            }
+            one("network.hosts".into(), &|m| {
+                m.hosts = vec!["a.example".into()];
+                m.network_purpose = "to fetch".into();
+            });
+            one("host.metrics".into(), &|m| m.metrics = true);
+        } else {
+            one("exports".into(), &|m| {
+                m.exports = vec![Exp {
+                    destination: "https://a.example/".into(),
+                    purpose: "to share".into(),
+                    max_bytes: 1,
+                    per_hour: 1,
+                }]
+            });
+            let i = pick.index(s.hosts.len() + 1);
+            let v = any(&[
+                "https://a.example",
+                "a.example/x",
+                "*.example",
+                "user@a.example",
+                "a.example?x",
+                "a.example#x",
+                "evil.example#@a.example",
+                ":@evil.example",
+                "a.example\\",
+                "a.example:99999",
+                "",
+            ]);
+            one(format!("network.hosts[{i}]"), &|m| {
+                m.hosts.insert(i, v.clone());
+                m.network_purpose = "to fetch".into();
+            });
+            let v = any(&["", "  "]);
+            one("network.purpose".into(), &|m| {
+                m.hosts.push("a.example".into());
+                m.network_purpose = v.clone();
+            });
+        }
+        let cpu = s.limits[1];
+        let v = *pick.get(&[0, 1025, u32::MAX]);
+        one("limits.memory_mb".into(), &|m| m.limits[0] = v);
+        let v = *pick.get(&[0, 60_001, u32::MAX]);
+        one("limits.cpu_ms".into(), &|m| m.limits[1] = v);
+        let v = *pick.get(&[0, 300_001, cpu - 1]);
+        one("limits.wall_ms".into(), &|m| m.limits[2] = v);
+        let v = *pick.get(&[0, 65_537, u32::MAX]);
+        one("limits.output_kb".into(), &|m| m.limits[3] = v);
+        for i in 0..s.config.len() {
+            let v = any(&["", "A", "a-b", "1a", &long(65)]);
+            one(format!("config[{i}].key"), &|m| m.config[i].key = v.clone());
+            if i > 0 {
+                one(format!("config[{i}].key"), &|m| {
+                    m.config[i].key = m.config[0].key.clone()
+                });
+            }
+            let v = any(&["", "\t"]);
+            one(format!("config[{i}].description"), &|m| {
+                m.config[i].description = v.clone()
+            });
+            one(format!("config[{i}].default"), &|m| {
+                m.config[i].required = true;
+                m.config[i].default = Some("x".into());
+            });
+        }
+        let v = *pick.get(&[0, 86_401, u32::MAX]);
+        one("schedule.every_seconds".into(), &|m| m.schedule = Some(v));
+        out
+    }
+
+    /// A valid manifest with one character inserted or removed somewhere.
+    fn damaged() -> impl Strategy<Value = String> {
+        (
+            valid(),
+            any::<prop::sample::Index>(),
+            any::<char>(),
+            any::<bool>(),
+        )
+            .prop_map(|(s, at, c, insert)| {
+                let mut text = s.render();
+                let places: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
+                let at = *at.get(&places);
+                if insert {
+                    text.insert(at, c);
+                } else if at < text.len() {
+                    text.remove(at);
+                }
+                text
+            })
+    }
+
+    #[test]
+    fn a_field_error_reads_as_the_fixtures_do() {
+        // The format `an_invalid_field_is_named_in_the_error` relies on (see tests/manifests/bad).
+        let err = Manifest::parse(
+            "[component]\nname = \"X\"\nversion = \"1.0.0\"\nkind = \"app\"\ndescription = \"d\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "manifest field `component.name`: \"X\" must be 1-64 of a-z 0-9 -, starting with a letter"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_parses_or_fails_without_panicking(text in any::<String>()) {
+            if let Ok(m) = Manifest::parse(&text) {
+                let _ = m.review();
+            }
+        }
+
+        #[test]
+        fn damaged_manifests_parse_or_fail_without_panicking(text in damaged()) {
+            if let Ok(m) = Manifest::parse(&text) {
+                prop_assert!(m.review().len() >= 3);
+            }
+        }
+
+        #[test]
+        fn a_valid_manifest_parses_and_its_fields_round_trip(s in valid()) {
+            let text = s.render();
+            let m = Manifest::parse(&text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+            let c = &m.component;
+            prop_assert_eq!(&c.name, &s.name);
+            prop_assert_eq!(&c.version, &s.version);
+            prop_assert_eq!(c.kind, s.kind);
+            prop_assert_eq!(&c.description, &s.description);
+            prop_assert_eq!(&c.author, &s.author);
+            prop_assert_eq!(&c.homepage, &s.homepage);
+            prop_assert_eq!(c.ui, s.ui);
+            prop_assert_eq!(m.provides.len(), s.provides.len());
+            for (p, e) in m.provides.iter().zip(&s.provides) {
+                prop_assert_eq!(&p.id, &e.id);
+                prop_assert_eq!(&p.meta.store_type, &e.store_type);
+                prop_assert_eq!(&p.meta.data_type, &e.data_type);
+                prop_assert_eq!(&p.meta.unit, &e.unit);
+                prop_assert!(m.provided_meta(p).is_ok());
+            }
+            prop_assert_eq!(m.requests.len(), s.requests.len());
+            for (r, e) in m.requests.iter().zip(&s.requests) {
+                prop_assert_eq!(&r.name, &e.name);
+                prop_assert_eq!(&r.data_type, &e.data_type);
+                prop_assert_eq!(&r.store_type, &e.store_type);
+                prop_assert_eq!(&r.operations, &e.operations);
+                prop_assert_eq!(&r.purpose, &e.purpose);
+                prop_assert_eq!(r.required, e.required);
+                prop_assert_eq!(&r.granularity, &e.granularity);
+            }
+            prop_assert_eq!(m.exports.len(), s.exports.len());
+            for (x, e) in m.exports.iter().zip(&s.exports) {
+                prop_assert_eq!(&x.destination, &e.destination);
+                prop_assert_eq!(&x.purpose, &e.purpose);
+                prop_assert_eq!(x.max_bytes, e.max_bytes);
+                prop_assert_eq!(x.per_hour, e.per_hour);
+            }
+            prop_assert_eq!(&m.network.hosts, &s.hosts);
+            prop_assert_eq!(m.host.metrics, s.metrics);
+            let l = &m.limits;
+            prop_assert_eq!([l.memory_mb, l.cpu_ms, l.wall_ms, l.output_kb], s.limits);
+            let keys: Vec<&str> = m.config.iter().map(|c| c.key.as_str()).collect();
+            let expected: Vec<&str> = s.config.iter().map(|c| c.key.as_str()).collect();
+            prop_assert_eq!(keys, expected);
+            prop_assert_eq!(m.schedule.as_ref().map(|x| x.every_seconds), s.schedule);
+            // One line for what it is, each provided, requested and exported thing, the network
+            // and the limits, and one for measuring the host.
+            let review = m.review();
+            let lines = 3 + s.provides.len() + s.requests.len() + s.exports.len() + usize::from(s.metrics);
+            prop_assert_eq!(review.len(), lines, "{:?}", review);
+            prop_assert!(review[0].starts_with(&format!("{} {} ", s.name, s.version)), "{}", review[0]);
+        }
+
+        #[test]
+        fn an_invalid_field_is_named_in_the_error(s in valid(), pick in any::<prop::sample::Index>()) {
+            for (m, field) in mutations(&s, &pick) {
+                let text = m.render();
+                match Manifest::parse(&text) {
+                    Err(e @ ManifestError::Field { .. }) => {
+                        let ManifestError::Field { field: named, .. } = &e else { unreachable!() };
+                        prop_assert_eq!(named, &field, "{}\n{}", e, text);
+                        let shown = e.to_string();
+                        prop_assert!(shown.starts_with(&format!("manifest field `{field}`: ")), "{}", shown);
+                    }
+                    other => prop_assert!(false, "{field}: expected an error naming it, got {other:?}\n{text}"),
+                }
+            }
+        }
+
+        #[test]
+        fn unknown_fields_and_kinds_are_named_in_the_error(
+            s in valid(),
+            table in prop::sample::select(vec!["component", "limits", "exports"]),
+            kind in "[a-z]{1,8}",
+        ) {
+            let mut m = s.clone();
+            m.unknown = Some((table.to_owned(), "colour = \"red\"".into()));
+            let err = Manifest::parse(&m.render());
+            if table != "exports" || !s.exports.is_empty() {
+                prop_assert!(
+                    matches!(&err, Err(ManifestError::Syntax(e)) if e.contains("unknown field `colour`")),
+                    "{:?}", err
+                );
+            }
+            prop_assume!(kind != "app" && kind != "driver");
+            let mut m = s;
+            m.kind_text = Some(kind.clone());
+            let err = Manifest::parse(&m.render());
+            prop_assert!(
+                matches!(&err, Err(ManifestError::Syntax(e)) if e.contains(&format!("unknown variant `{kind}`"))),
+                "{:?}", err
+            );
+        }
     }
 }
