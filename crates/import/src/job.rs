@@ -901,7 +901,8 @@ mod imports_tests {
         .unwrap();
         let job = imports.start(Format::Google, &file, None).unwrap();
         let started = std::time::Instant::now();
-        while imports.get(&job.id).unwrap().state == JobState::Running {
+        // The job's state changes before its callback runs: wait for both.
+        while imports.get(&job.id).unwrap().state == JobState::Running || events.lock().unwrap().len() < 2 {
             assert!(started.elapsed() < std::time::Duration::from_secs(30));
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
