@@ -429,11 +429,8 @@ impl Manifest {
                 )
             })?;
             // The export service's own rule, so a manifest approves only what it will send to.
-            if databox_export::check_destination(&e.destination).is_err() {
-                return Err(bad(
-                    f("destination"),
-                    "must be https (plain http only to loopback)",
-                ));
+            if let Some(problem) = databox_export::destination_problem(&e.destination) {
+                return Err(bad(f("destination"), problem));
             }
             if !u.username().is_empty() || u.password().is_some() {
                 return Err(bad(
