@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use databox_sdk::time::{DAY_MS, HOUR_MS, hour_start};
+use databox_sdk::time::{DAY_MS, HOUR_MS, civil_from_days, hour_start};
 use databox_sdk::{HourlyRow, Response};
 use serde::{Deserialize, Serialize};
 
@@ -388,23 +388,9 @@ pub fn num(x: f64) -> String {
     if s == "-0" { "0".to_owned() } else { s }
 }
 
-/// The UTC calendar date of epoch day `days` (Howard Hinnant's `civil_from_days`).
-pub fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 /// `2026-11-29 18:00` (UTC).
 pub fn datetime(t: i64) -> String {
-    let (y, m, d) = civil(t.div_euclid(DAY_MS));
+    let (y, m, d) = civil_from_days(t.div_euclid(DAY_MS));
     format!("{y:04}-{m:02}-{d:02} {}", clock(t))
 }
 
@@ -419,7 +405,7 @@ fn day(t: i64) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let (_, m, d) = civil(t.div_euclid(DAY_MS));
+    let (_, m, d) = civil_from_days(t.div_euclid(DAY_MS));
     format!("{d} {}", MONTHS[(m - 1) as usize])
 }
 
@@ -572,8 +558,8 @@ mod tests {
 
     #[test]
     fn dates_are_utc_calendar_dates() {
-        assert_eq!(civil(0), (1970, 1, 1));
-        assert_eq!(civil(-1), (1969, 12, 31));
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
         assert_eq!(datetime(951_782_400_000), "2000-02-29 00:00");
         assert_eq!(day(NOW), "29 Nov");
     }

@@ -2,6 +2,8 @@
 //! (Overland, GPSLogger), epoch seconds (OwnTracks, GPSLogger), and the seconds since 2001 that
 //! Overland's OwnTracks mode sent for a while. Pure functions, tested natively.
 
+use databox_sdk::time::{DAY_MS, civil_from_days, days_from_civil, days_in_month};
+
 /// 2001-01-01T00:00:00Z, Apple's reference date, in Unix epoch seconds.
 pub const APPLE_EPOCH_S: i64 = 978_307_200;
 
@@ -9,44 +11,8 @@ pub const APPLE_EPOCH_S: i64 = 978_307_200;
 /// mode, added in March 2024) can be older.
 const APPLE_COUNTED_FROM_S: i64 = 1_704_067_200;
 
-/// A day, in milliseconds.
-const DAY_MS: i64 = 86_400_000;
-
 /// Latest timestamp the store accepts: 9999-12-31T23:59:59.999Z, in epoch milliseconds.
 pub const MAX_TIMESTAMP: i64 = 253_402_300_799_999;
-
-/// Days from 1970-01-01 to the civil date (Howard Hinnant's `days_from_civil`).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The civil date of a day counted from 1970-01-01 (Howard Hinnant's `civil_from_days`).
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
 
 /// A cursor over the ASCII digits and separators of a timestamp.
 struct Cursor<'a> {
@@ -217,17 +183,6 @@ pub fn format_utc(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn civil_days_round_trip() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(1969, 12, 31), -1);
-        for days in [-800_000, -1, 0, 59, 10_956, 20_000, 2_932_896] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
-        }
-    }
 
     #[test]
     fn parses_the_timestamps_the_apps_send() {

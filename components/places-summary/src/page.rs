@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 use databox_sdk::Response;
-use databox_sdk::time::{DAY_MS, HOUR_MS};
+use databox_sdk::time::{DAY_MS, HOUR_MS, civil_from_days};
 
 use crate::places::PlaceTime;
 use crate::refresh::{DaySummary, KNOWN_HOUR_S, MOVING_HOUR_S, PlacesPeriod, Summary};
@@ -249,7 +249,7 @@ fn distance_chart(s: &Summary) -> String {
                 date(d.day)
             );
         }
-        let (_, _, dom) = civil(d.day);
+        let (_, _, dom) = civil_from_days(d.day);
         if i % every == 0 || i == n - 1 {
             let _ = write!(
                 svg,
@@ -521,19 +521,6 @@ fn tick_label(v: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
-/// The UTC calendar date of epoch day `days` (Howard Hinnant's `civil_from_days`).
-pub fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
@@ -541,24 +528,24 @@ const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 
 /// `2026-03-02`.
 pub fn iso_date(day: i64) -> String {
-    let (y, m, d) = civil(day);
+    let (y, m, d) = civil_from_days(day);
     format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// `Mon 2 Mar 2026`.
 fn date(day: i64) -> String {
-    let (y, m, d) = civil(day);
+    let (y, m, d) = civil_from_days(day);
     format!("{} {d} {} {y}", weekday(day), MONTHS[(m - 1) as usize])
 }
 
 /// `Mon 2 Mar`.
 fn short_date(day: i64) -> String {
-    let (_, m, d) = civil(day);
+    let (_, m, d) = civil_from_days(day);
     format!("{} {d} {}", weekday(day), MONTHS[(m - 1) as usize])
 }
 
 fn month(day: i64) -> &'static str {
-    MONTHS[(civil(day).1 - 1) as usize]
+    MONTHS[(civil_from_days(day).1 - 1) as usize]
 }
 
 fn weekday(day: i64) -> &'static str {

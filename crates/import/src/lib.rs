@@ -8,6 +8,7 @@
 //! and de-duplicating are the job runner's (`job.rs`), the same for every format.
 
 pub mod apple_health;
+mod calendar;
 pub mod google;
 pub mod job;
 pub mod location;

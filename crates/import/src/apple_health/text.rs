@@ -149,40 +149,13 @@ fn digits(raw: &[u8]) -> Option<i64> {
     })
 }
 
-fn is_leap(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
 /// `YYYY-MM-DD` at `raw[0..10]`, checked, as days since the epoch.
 fn date_part(raw: &[u8]) -> Option<i64> {
     if raw.len() < 10 || raw[4] != b'-' || raw[7] != b'-' {
         return None;
     }
     let (year, month, day) = (digits(&raw[0..4])?, digits(&raw[5..7])?, digits(&raw[8..10])?);
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return None;
-    }
-    Some(days_from_civil(year, month, day))
+    crate::calendar::epoch_day(year, month, day)
 }
 
 /// `HH:MM:SS` at `raw[0..8]`, checked, as seconds into the day (a leap second counts as :59).
