@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::geo::haversine_m;
-use crate::track::STAY_RADIUS_M;
+use crate::track::{STAY_RADIUS_M, Stay};
 
 /// Time spent somewhere: a stay found in the fixes, or a visit.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,6 +28,20 @@ pub struct Dwell {
     pub key: Option<String>,
     /// The place's name for the owner, if known.
     pub name: Option<String>,
+}
+
+impl From<&Stay> for Dwell {
+    /// A stay found in the fixes: somewhere, but no place anyone named.
+    fn from(s: &Stay) -> Dwell {
+        Dwell {
+            lat: s.lat,
+            lon: s.lon,
+            start_ms: s.start_ms,
+            end_ms: s.end_ms,
+            key: None,
+            name: None,
+        }
+    }
 }
 
 /// A place and the time spent there in one period.

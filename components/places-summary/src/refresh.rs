@@ -474,14 +474,7 @@ pub fn summarise(
             .days
             .iter()
             .flat_map(|d| &d.track.stays)
-            .map(|s| Dwell {
-                lat: s.lat,
-                lon: s.lon,
-                start_ms: s.start_ms,
-                end_ms: s.end_ms,
-                key: None,
-                name: None,
-            })
+            .map(Dwell::from)
             .collect()
     };
     let mut spans = vec![settings.days.min(WEEK_DAYS)];

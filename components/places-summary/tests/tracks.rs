@@ -15,17 +15,7 @@ fn commute(seed: u64, interval: i64) -> Track {
 }
 
 fn dwells(day: &places_summary::track::DayTrack) -> Vec<Dwell> {
-    day.stays
-        .iter()
-        .map(|s| Dwell {
-            lat: s.lat,
-            lon: s.lon,
-            start_ms: s.start_ms,
-            end_ms: s.end_ms,
-            key: None,
-            name: None,
-        })
-        .collect()
+    day.stays.iter().map(Dwell::from).collect()
 }
 
 #[test]
