@@ -107,3 +107,80 @@ pub fn client(token: &str) -> (reqwest::Client, String) {
     let _ = Duration::from_secs(1);
     (reqwest::Client::new(), format!("Bearer {token}"))
 }
+
+/// Runs a `databox` CLI command that must succeed, and answers what it printed.
+pub fn ok(b: &BoxProcess, token: &str, args: &[&str]) -> String {
+    let (success, out, err) = b.cli(token, args);
+    assert!(success, "databox {args:?} failed:\n{out}\n{err}");
+    out
+}
+
+/// Asks `check` again and again (every 100 ms) until it answers, failing the test after
+/// `timeout` with `what` it was waiting for.
+pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// HTTP to the box with a bearer token, for tests that are not async themselves.
+pub struct HttpClient {
+    pub url: String,
+    pub token: String,
+    /// For requests a test makes its own way (other credentials, none at all).
+    pub rt: tokio::runtime::Runtime,
+}
+
+/// What the box answered.
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    /// A header's value, or "" when it is absent.
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl HttpClient {
+    pub fn new(url: &str, token: &str) -> HttpClient {
+        HttpClient {
+            url: url.to_owned(),
+            token: token.to_owned(),
+            rt: tokio::runtime::Runtime::new().unwrap(),
+        }
+    }
+
+    /// Sends `method path` with `headers` and `body`.
+    pub fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
+        self.rt.block_on(async {
+            let mut req = reqwest::Client::new()
+                .request(method.parse().unwrap(), format!("{}{path}", self.url))
+                .bearer_auth(&self.token);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            let req = req.body(body);
+            let r = req.send().await.unwrap();
+            Reply {
+                status: r.status().as_u16(),
+                headers: r.headers().clone(),
+                body: r.text().await.unwrap(),
+            }
+        })
+    }
+}

@@ -5,27 +5,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::BoxProcess;
+use common::{BoxProcess, eventually, ok};
 use serde_json::Value;
-
-fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<String>) -> String {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn ok(b: &BoxProcess, token: &str, args: &[&str]) -> String {
-    let (success, out, err) = b.cli(token, args);
-    assert!(success, "databox {args:?} failed:\n{out}\n{err}");
-    out
-}
 
 fn json(b: &BoxProcess, token: &str, args: &[&str]) -> Value {
     serde_json::from_str(&ok(b, token, args)).unwrap_or(Value::Null)

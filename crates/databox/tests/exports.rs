@@ -10,9 +10,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::BoxProcess;
+use common::{BoxProcess, eventually, ok};
 
 #[derive(Default)]
 struct Receiver {
@@ -71,20 +71,6 @@ fn start_receiver(hold_first: bool) -> (String, Arc<Receiver>) {
     (format!("http://{}", rx.recv().unwrap()), r)
 }
 
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn ok(b: &BoxProcess, token: &str, args: &[&str]) -> String {
-    let (success, out, err) = b.cli(token, args);
-    assert!(success, "databox {args:?} failed:\n{out}\n{err}");
-    out
-}
-
 #[test]
 fn exports_reach_only_approved_destinations_once_even_across_a_crash() {
     let dir = tempfile::tempdir().unwrap();
@@ -136,14 +122,16 @@ fn exports_reach_only_approved_destinations_once_even_across_a_crash() {
     assert!(sent.contains("queued"), "{sent}");
 
     // The box dies while the receiver holds the delivery.
-    eventually("the first delivery attempt", || {
-        !receiver.seen.lock().unwrap().is_empty()
+    eventually("the first delivery attempt", Duration::from_secs(20), || {
+        (!receiver.seen.lock().unwrap().is_empty()).then_some(())
     });
     b.kill();
     receiver.released.store(true, Ordering::SeqCst);
     let b = BoxProcess::start(dir.path(), &[]);
-    eventually("delivery after the restart", || {
-        ok(&b, &owner, &["export", "list", "--state", "delivered"]).contains("delivered")
+    eventually("delivery after the restart", Duration::from_secs(20), || {
+        ok(&b, &owner, &["export", "list", "--state", "delivered"])
+            .contains("delivered")
+            .then_some(())
     });
     let processed = receiver.processed.lock().unwrap().clone();
     assert_eq!(

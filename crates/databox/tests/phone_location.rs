@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::BoxProcess;
+use common::{BoxProcess, HttpClient};
 use serde_json::{Value, json};
 
 /// Sealed by libsodium (`crypto_secretbox_easy`, as the OwnTracks apps seal) under the
@@ -18,13 +18,11 @@ const SEALED: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXY4CrV2+ppEituoet8w77Y98X6Z
 /// 2024-09-01T00:00:00Z, in epoch seconds: the pushes' points are around it.
 const BASE_S: i64 = 1_725_148_800;
 
-struct Phone<'a> {
-    b: &'a BoxProcess,
-    token: String,
-    rt: tokio::runtime::Runtime,
+struct Phone {
+    http: HttpClient,
 }
 
-impl Phone<'_> {
+impl Phone {
     /// Sends a request through the box; answers the status, the content type and the body.
     fn send(
         &self,
@@ -33,23 +31,8 @@ impl Phone<'_> {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> (u16, String, String) {
-        self.rt.block_on(async {
-            let mut req = reqwest::Client::new()
-                .request(method.parse().unwrap(), format!("{}{path}", self.b.url))
-                .bearer_auth(&self.token)
-                .body(body);
-            for (k, v) in headers {
-                req = req.header(*k, *v);
-            }
-            let r = req.send().await.unwrap();
-            let status = r.status().as_u16();
-            let ctype = r
-                .headers()
-                .get("content-type")
-                .map(|v| v.to_str().unwrap().to_owned())
-                .unwrap_or_default();
-            (status, ctype, r.text().await.unwrap())
-        })
+        let r = self.http.send(method, path, headers, body);
+        (r.status, r.header("content-type"), r.body)
     }
 
     fn post_json(&self, path: &str, body: &Value) -> (u16, String, String) {
@@ -134,9 +117,7 @@ fn phones_push_through_the_box_and_each_point_is_stored_once_at_its_time() {
     assert!(out.contains("installed phone-location"), "{out}");
 
     let phone = Phone {
-        b: &b,
-        token: owner.clone(),
-        rt: tokio::runtime::Runtime::new().unwrap(),
+        http: HttpClient::new(&b.url, &owner),
     };
 
     // OwnTracks (HTTP mode): one message or an array; `[]` once stored.
@@ -316,22 +297,15 @@ fn phones_push_through_the_box_and_each_point_is_stored_once_at_its_time() {
     let (ok, out, err) = b.cli(&owner, &["token", "mint", "stranger"]);
     assert!(ok, "{out}{err}");
     let stranger = Phone {
-        b: &b,
-        token: out
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap()
-            .trim()
-            .to_owned(),
-        rt: tokio::runtime::Runtime::new().unwrap(),
+        http: HttpClient::new(
+            &b.url,
+            out.lines().rev().find(|l| !l.trim().is_empty()).unwrap().trim(),
+        ),
     };
     let (status, _, body) = stranger.post_json("/app/phone-location/owntracks", &batch[0]);
     assert_eq!(status, 403, "a reader may not push: {body}");
     let anna = Phone {
-        b: &b,
-        token: device_token.clone(),
-        rt: tokio::runtime::Runtime::new().unwrap(),
+        http: HttpClient::new(&b.url, &device_token),
     };
     // The owner's first fix, pushed by the phone: another device's point, kept beside it.
     let (status, _, body) = anna.post_json("/app/phone-location/owntracks", &batch[0]);
@@ -349,7 +323,7 @@ fn phones_push_through_the_box_and_each_point_is_stored_once_at_its_time() {
         "/app/phone-location/gpslogger?lat=52.56&lon=13.46&timestamp={}",
         BASE_S + 180
     );
-    let (status, _, body) = phone.rt.block_on(async {
+    let (status, _, body) = phone.http.rt.block_on(async {
         let r = reqwest::Client::new()
             .get(format!("{}{point}", b.url))
             .header("authorization", &basic)

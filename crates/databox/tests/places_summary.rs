@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::BoxProcess;
+use common::{BoxProcess, HttpClient, eventually, ok};
 use serde_json::{Value, json};
 
 const DAY_S: i64 = 86_400;
@@ -155,47 +155,18 @@ fn now_s() -> i64 {
         .as_secs() as i64
 }
 
-struct Client {
-    url: String,
-    token: String,
-    rt: tokio::runtime::Runtime,
-}
+/// The box's pages and API, answering the status, the page's Content-Security-Policy and the body.
+struct Client(HttpClient);
 
 impl Client {
     fn send(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> (u16, String, String) {
-        self.rt.block_on(async {
-            let mut req = reqwest::Client::new()
-                .request(method.parse().unwrap(), format!("{}{path}", self.url))
-                .bearer_auth(&self.token);
-            if let Some(b) = body {
-                req = req.header("content-type", "application/json").body(b);
-            }
-            let r = req.send().await.unwrap();
-            let status = r.status().as_u16();
-            let csp = r
-                .headers()
-                .get("content-security-policy")
-                .map(|v| v.to_str().unwrap().to_owned())
-                .unwrap_or_default();
-            (status, csp, r.text().await.unwrap())
-        })
-    }
-}
-
-fn ok(b: &BoxProcess, token: &str, args: &[&str]) -> String {
-    let (success, out, err) = b.cli(token, args);
-    assert!(success, "databox {args:?} failed:\n{out}\n{err}");
-    out
-}
-
-fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(500));
+        let json: &[(&str, &str)] = if body.is_some() {
+            &[("content-type", "application/json")]
+        } else {
+            &[]
+        };
+        let r = self.0.send(method, path, json, body.unwrap_or_default());
+        (r.status, r.header("content-security-policy"), r.body)
     }
 }
 
@@ -225,11 +196,7 @@ fn a_pushed_commute_shows_its_distance_places_and_charts() {
     w.until(now - 60, (15.0, 40.0));
     assert!((15_500.0..16_500.0).contains(&travelled), "{travelled}");
 
-    let phone = Client {
-        url: b.url.clone(),
-        token: owner.clone(),
-        rt: tokio::runtime::Runtime::new().unwrap(),
-    };
+    let phone = Client(HttpClient::new(&b.url, &owner));
     for batch in w.fixes.chunks(500) {
         let messages: Vec<Value> = batch
             .iter()
@@ -327,7 +294,7 @@ fn a_pushed_commute_shows_its_distance_places_and_charts() {
     let data: Value = serde_json::from_str(&data).unwrap();
     assert_eq!(data["days"].as_array().unwrap().len(), 30);
     assert_eq!(data["places_from"], "fixes");
-    let anonymous = phone.rt.block_on(async {
+    let anonymous = phone.0.rt.block_on(async {
         reqwest::get(format!("{}/app/places-summary/", b.url))
             .await
             .unwrap()
@@ -364,11 +331,7 @@ fn a_month_at_a_fix_every_10_s_is_computed_a_few_days_a_call() {
         travelled.push((day, w.travelled - before));
     }
     w.until(now - 60, (15.0, 40.0));
-    let client = Client {
-        url: b.url.clone(),
-        token: owner.clone(),
-        rt: tokio::runtime::Runtime::new().unwrap(),
-    };
+    let client = Client(HttpClient::new(&b.url, &owner));
     let started = Instant::now();
     for batch in w.fixes.chunks(50_000) {
         let rows: Vec<Value> = batch
