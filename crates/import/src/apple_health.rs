@@ -150,10 +150,7 @@ pub fn import(
     stop: &AtomicBool,
 ) -> Result<Summary, ImportError> {
     let started = Instant::now();
-    let io_error = |source| ImportError::Io {
-        path: path.display().to_string(),
-        source,
-    };
+    let io_error = ImportError::io(path);
     let mut file = File::open(path).map_err(io_error)?;
     let size = file.metadata().map_err(io_error)?.len();
     progress.bytes_total.store(size, Ordering::Relaxed);
@@ -609,10 +606,7 @@ impl<'a> Parser<'a> {
     }
 
     fn io_error(&self, source: io::Error) -> ImportError {
-        ImportError::Io {
-            path: self.path.display().to_string(),
-            source,
-        }
+        ImportError::io(&self.path)(source)
     }
 
     fn run<R: Read>(

@@ -117,10 +117,7 @@ pub fn import(
     progress: &Progress,
     stop: &AtomicBool,
 ) -> Result<Summary, ImportError> {
-    let io = |source| ImportError::Io {
-        path: path.display().to_string(),
-        source,
-    };
+    let io = ImportError::io(path);
     let meta = std::fs::metadata(path).map_err(io)?;
     let mut summary = Summary::default();
     if meta.is_dir() {
@@ -160,10 +157,7 @@ pub fn import(
 /// the same folder gives the same items in the same order, which resuming relies on. Symbolic
 /// links to folders are not followed (a link back up would never end).
 fn walk(dir: &Path, out: &mut Vec<(PathBuf, u64)>) -> Result<(), ImportError> {
-    let io = |path: &Path| {
-        let path = path.display().to_string();
-        move |source| ImportError::Io { path, source }
-    };
+    let io = ImportError::io;
     let mut entries = std::fs::read_dir(dir)
         .map_err(io(dir))?
         .map(|entry| entry.map(|e| e.path()))
@@ -204,12 +198,7 @@ fn import_file(
         return Err(FileError::Fatal(ImportError::Stopped));
     }
     let shown = path.display().to_string();
-    let file = File::open(path).map_err(|source| {
-        FileError::Fatal(ImportError::Io {
-            path: shown.clone(),
-            source,
-        })
-    })?;
+    let file = File::open(path).map_err(|source| FileError::Fatal(ImportError::io(path)(source)))?;
     let tap = Rc::new(Tap::default());
     // serde_json reads a reader one byte per call; the buffer makes each call a copy from memory,
     // and the tap above it sees exactly the bytes the parser took (see `stream::Tap`).
@@ -241,10 +230,7 @@ fn import_file(
                 .push((path.to_owned(), variant.unwrap_or(Variant::Records)));
             Ok(())
         }
-        (Err(e), None) if e.is_io() => Err(FileError::Fatal(ImportError::Io {
-            path: shown,
-            source: std::io::Error::from(e),
-        })),
+        (Err(e), None) if e.is_io() => Err(FileError::Fatal(ImportError::io(path)(std::io::Error::from(e)))),
         (Err(e), None) => match variant {
             None => Err(FileError::Unrecognised(format!("{shown}: not {EXPECTED}: {e}"))),
             Some(v) => Err(FileError::Damaged(format!("{shown}: {v} is damaged: {e}"))),

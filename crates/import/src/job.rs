@@ -461,10 +461,7 @@ impl Imports {
         on_event: impl Fn(&Job) + Send + Sync + 'static,
     ) -> Result<Imports, ImportError> {
         let dir = data_dir.join("imports");
-        let io = |e| ImportError::Io {
-            path: dir.display().to_string(),
-            source: e,
-        };
+        let io = ImportError::io(&dir);
         std::fs::create_dir_all(&dir).map_err(io)?;
         let file = dir.join("jobs.json");
         let mut jobs: BTreeMap<String, Job> = match std::fs::read(&file) {
@@ -530,10 +527,7 @@ impl Imports {
     /// Starts importing `path` (a file or folder on the box's machine) into `store` (the format's
     /// own store by default, created if missing).
     pub fn start(&self, format: Format, path: &Path, store: Option<&str>) -> Result<Job, ImportError> {
-        let meta = std::fs::metadata(path).map_err(|e| ImportError::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
+        let meta = std::fs::metadata(path).map_err(ImportError::io(path))?;
         let importable = meta.is_file() || (meta.is_dir() && format == Format::Google);
         if !importable {
             return Err(ImportError::Format(format!(
@@ -547,10 +541,7 @@ impl Imports {
             )));
         }
         let store = StoreId::new(store.unwrap_or(format.default_store()).to_owned())?;
-        let path = std::fs::canonicalize(path).map_err(|e| ImportError::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
+        let path = std::fs::canonicalize(path).map_err(ImportError::io(path))?;
         let now = databox_store::now_ms();
         let id = format!(
             "import-{now}-{:04x}",

@@ -149,3 +149,13 @@ pub enum ImportError {
     #[error("stopped")]
     Stopped,
 }
+
+impl ImportError {
+    /// For `map_err`: reading or writing `path` failed with the given I/O error.
+    pub fn io(path: &std::path::Path) -> impl Fn(std::io::Error) -> ImportError + Copy + '_ {
+        move |source| ImportError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
