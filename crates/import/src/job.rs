@@ -110,11 +110,12 @@ pub struct StoreSink<'a> {
     seen: u64,
     /// Items whose writes were acknowledged, or which needed none.
     committed: u64,
-    /// Checked against the store before writing (the batch a crash may have left uncounted).
-    verify_until: u64,
+    /// After a resume, the items still to check against the store before writing them: the
+    /// batch a crash may have left written but uncounted.
+    unverified: Option<BatchFill>,
     pending: BTreeMap<String, Pending>,
-    pending_items: usize,
-    pending_document_bytes: usize,
+    /// How full the batch in `pending` is.
+    pending_fill: BatchFill,
     known: HashSet<String>,
     recent: HashMap<String, Recent>,
     /// Items written, per datasource.
@@ -146,6 +147,25 @@ impl Recent {
             self.set.remove(&old);
         }
         false
+    }
+}
+
+/// How much a batch holds: the one rule for where a batch ends, used to write it and, after a
+/// resume, to find where a crashed run's last batch ended.
+#[derive(Default)]
+struct BatchFill {
+    items: usize,
+    document_bytes: usize,
+}
+
+impl BatchFill {
+    fn add(&mut self, document_bytes: usize) {
+        self.items += 1;
+        self.document_bytes += document_bytes;
+    }
+
+    fn is_full(&self) -> bool {
+        self.items >= BATCH || self.document_bytes >= BATCH_DOCUMENT_BYTES
     }
 }
 
@@ -201,14 +221,9 @@ impl<'a> StoreSink<'a> {
             skip_first,
             seen: 0,
             committed: skip_first,
-            verify_until: if skip_first > 0 {
-                skip_first + BATCH as u64
-            } else {
-                0
-            },
+            unverified: (skip_first > 0).then(BatchFill::default),
             pending: BTreeMap::new(),
-            pending_items: 0,
-            pending_document_bytes: 0,
+            pending_fill: BatchFill::default(),
             known,
             recent: HashMap::new(),
             written: BTreeMap::new(),
@@ -291,8 +306,7 @@ impl<'a> StoreSink<'a> {
         for t in tickets {
             t.wait()?;
         }
-        self.pending_items = 0;
-        self.pending_document_bytes = 0;
+        self.pending_fill = BatchFill::default();
         self.committed = self.seen;
         if let Some(f) = self.on_commit.as_mut() {
             f(self.committed);
@@ -327,8 +341,24 @@ impl ItemSink for StoreSink<'_> {
                 return Ok(());
             }
         };
-        if self.seen <= self.verify_until && self.already_stored(&id, &item)? {
-            return Ok(());
+        // The uncounted batch of a crashed run began at the checkpoint and held the items that
+        // reached this point until it was full; duplicates and skips passed over on the way do
+        // not fill it, so its end is found by filling an empty batch the same way. This run's
+        // first batch ends at the same item, so a crash of this run before its first checkpoint
+        // leaves nothing uncounted past what the next resume checks.
+        let mut last_unverified = false;
+        if let Some(fill) = &mut self.unverified {
+            fill.add(document_bytes);
+            last_unverified = fill.is_full();
+            if last_unverified {
+                self.unverified = None;
+            }
+            if self.already_stored(&id, &item)? {
+                if last_unverified {
+                    self.flush()?;
+                }
+                return Ok(());
+            }
         }
         match item {
             Item::Numeric {
@@ -374,9 +404,8 @@ impl ItemSink for StoreSink<'_> {
                 });
             }
         }
-        self.pending_items += 1;
-        self.pending_document_bytes += document_bytes;
-        if self.pending_items >= BATCH || self.pending_document_bytes >= BATCH_DOCUMENT_BYTES {
+        self.pending_fill.add(document_bytes);
+        if self.pending_fill.is_full() || last_unverified {
             self.flush()?;
         }
         Ok(())
@@ -846,6 +875,92 @@ mod tests {
         );
         let mut resumed = StoreSink::new(store.clone(), &progress, BATCH as u64);
         feed(&mut resumed, &all);
+        assert_eq!(count(&store, "step-count"), 30_000);
+        assert_eq!(count(&store, "place-visits"), 30_000);
+    }
+
+    #[test]
+    fn an_uncounted_batch_holding_duplicates_and_skips_is_still_not_written_again() {
+        let (_d, _s, store) = open();
+        let mut all = items(30_000);
+        // The second batch also passes over duplicates and an unacceptable name, so it spans
+        // more items of the file than it writes.
+        for at in [BATCH + 10, BATCH + 500, BATCH + 9_000] {
+            all.insert(at, all[at - 1].clone());
+        }
+        let mut bad = steps(7);
+        if let Item::Numeric { datasource, .. } = &mut bad {
+            *datasource = "Not Valid!".into();
+        }
+        all.insert(BATCH + 20, bad);
+        let progress = Progress::default();
+        let mut checkpoints = Vec::new();
+        let mut record = |c: u64| checkpoints.push(c);
+        let mut first = StoreSink::new(store.clone(), &progress, 0).on_commit(&mut record);
+        for it in &all[..2 * BATCH + 4] {
+            first.item(it.clone()).unwrap();
+        }
+        drop(first);
+        assert_eq!(checkpoints, [BATCH as u64, 2 * BATCH as u64 + 4]);
+        // The box died before the second checkpoint was saved.
+        let mut resumed = StoreSink::new(store.clone(), &progress, checkpoints[0]);
+        feed(&mut resumed, &all);
+        assert_eq!(count(&store, "step-count"), 30_000);
+        assert_eq!(count(&store, "place-visits"), 30_000);
+    }
+
+    #[test]
+    fn a_resumed_run_that_dies_before_its_first_checkpoint_leaves_nothing_to_write_twice() {
+        let (_d, _s, store) = open();
+        let all = items(30_000);
+        let progress = Progress::default();
+        // The first run's checkpoint is one batch in; the box died while writing the second
+        // batch, after its steps were written but before its place visits were.
+        let mut first = StoreSink::new(store.clone(), &progress, 0);
+        for it in &all[..BATCH] {
+            first.item(it.clone()).unwrap();
+        }
+        first.flush().unwrap();
+        drop(first);
+        let steps: Vec<NumericPoint> = all[BATCH..2 * BATCH]
+            .iter()
+            .filter_map(|it| match it {
+                Item::Numeric {
+                    timestamp,
+                    value,
+                    tags,
+                    ..
+                } => Some(NumericPoint {
+                    timestamp: Some(*timestamp),
+                    value: *value,
+                    tags: tags.clone(),
+                }),
+                Item::Document { .. } => None,
+            })
+            .collect();
+        store
+            .write_numeric(&DatasourceId::new("step-count".to_owned()).unwrap(), steps)
+            .unwrap()
+            .wait()
+            .unwrap();
+        // The resumed run writes its first batch, and the box dies again before that
+        // checkpoint is saved: the next resume starts from the first checkpoint once more.
+        let mut checkpoints = Vec::new();
+        let mut record = |c: u64| checkpoints.push(c);
+        let mut second = StoreSink::new(store.clone(), &progress, BATCH as u64).on_commit(&mut record);
+        let mut fed = 0;
+        while fed < all.len() && second.committed() == BATCH as u64 {
+            second.item(all[fed].clone()).unwrap();
+            fed += 1;
+        }
+        drop(second);
+        assert_eq!(
+            checkpoints,
+            [2 * BATCH as u64],
+            "its first batch ends where the crashed one did"
+        );
+        let mut third = StoreSink::new(store.clone(), &progress, BATCH as u64);
+        feed(&mut third, &all);
         assert_eq!(count(&store, "step-count"), 30_000);
         assert_eq!(count(&store, "place-visits"), 30_000);
     }
