@@ -211,6 +211,16 @@ pub fn install(
 /// upgrade needs no new approval.
 pub fn new_asks(old: &Manifest, new: &Manifest) -> Vec<String> {
     let mut asks = Vec::new();
+    if new.component.kind != old.component.kind {
+        asks.push(format!(
+            "its kind changes from {} to {}",
+            old.component.kind.as_str(),
+            new.component.kind.as_str()
+        ));
+    }
+    if new.host.metrics && !old.host.metrics {
+        asks.push("to measure the box's machine (load, memory, disk)".into());
+    }
     let rank = |g: Option<&str>| match g {
         Some("hourly") => 0,
         Some("aggregates") => 1,
@@ -220,10 +230,10 @@ pub fn new_asks(old: &Manifest, new: &Manifest) -> Vec<String> {
         match old.requests.iter().find(|o| o.name == r.name) {
             None => asks.push(format!("new data: {} ({})", r.name, r.data_type)),
             Some(o) => {
-                if o.data_type != r.data_type {
+                if o.data_type != r.data_type || o.store_type != r.store_type {
                     asks.push(format!(
-                        "{} now wants {} data instead of {}",
-                        r.name, r.data_type, o.data_type
+                        "{} now wants {} data ({}) instead of {} ({})",
+                        r.name, r.data_type, r.store_type, o.data_type, o.store_type
                     ));
                 }
                 for op in r.operations.iter().filter(|op| !o.operations.contains(op)) {
@@ -239,8 +249,13 @@ pub fn new_asks(old: &Manifest, new: &Manifest) -> Vec<String> {
         }
     }
     for e in &new.exports {
-        if !old.exports.iter().any(|o| o.destination == e.destination) {
-            asks.push(format!("a new export destination: {}", e.destination));
+        match old.exports.iter().find(|o| o.destination == e.destination) {
+            None => asks.push(format!("a new export destination: {}", e.destination)),
+            Some(o) if e.max_bytes > o.max_bytes || e.per_hour > o.per_hour => asks.push(format!(
+                "larger or more frequent exports to {}: up to {} bytes, {} an hour (was {} bytes, {} an hour)",
+                e.destination, e.max_bytes, e.per_hour, o.max_bytes, o.per_hour
+            )),
+            Some(_) => {}
         }
     }
     for h in &new.network.hosts {

@@ -163,4 +163,43 @@ fn an_upgrade_that_asks_for_more_needs_a_new_approval() {
     ] {
         assert!(asks.contains(expected), "{expected} missing from:\n{asks}");
     }
+
+    // Sending more, or more often, to an approved destination is asked for too.
+    let more = Manifest::parse(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/manifests/good/hourly-chart.toml"),
+        )
+        .unwrap()
+        .replace("per_hour = 1", "per_hour = 100"),
+    )
+    .unwrap();
+    assert_eq!(
+        new_asks(&old, &more),
+        [
+            "larger or more frequent exports to https://research.example.org/upload/: up to 4096 bytes, \
+          100 an hour (was 4096 bytes, 1 an hour)"
+        ]
+    );
+}
+
+#[test]
+fn an_upgrade_of_a_driver_that_starts_measuring_the_machine_or_changes_kind_needs_a_new_approval() {
+    let old = manifest("host-metrics.toml");
+    assert!(new_asks(&old, &old).is_empty());
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/manifests/good/host-metrics.toml"),
+    )
+    .unwrap();
+    let measuring =
+        Manifest::parse(&text.replace("[schedule]", "[host]\nmetrics = true\n\n[schedule]")).unwrap();
+    assert_eq!(
+        new_asks(&old, &measuring),
+        ["to measure the box's machine (load, memory, disk)"]
+    );
+    assert!(
+        new_asks(&measuring, &old).is_empty(),
+        "asking for less needs no approval"
+    );
+    let app = Manifest::parse(&text.replace("kind = \"driver\"", "kind = \"app\"")).unwrap();
+    assert_eq!(new_asks(&old, &app), ["its kind changes from driver to app"]);
 }
