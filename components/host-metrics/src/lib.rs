@@ -31,7 +31,7 @@ impl Component for HostMetrics {
     }
 
     fn on_timer() -> Result<()> {
-        let m = host_metrics::measure();
+        let m = host_metrics::measure()?;
         // One timestamp for the five points, so they line up when charted together.
         let now = time::now_ms();
         for (id, value) in points(&m) {

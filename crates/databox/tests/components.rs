@@ -152,6 +152,32 @@ fn install_the_metrics_driver_and_the_chart_app_and_see_them_work() {
     let logs = ok(&b, &token, &["component", "logs", "host-metrics"]);
     assert!(logs.contains("started"), "{logs}");
 
+    // Measuring the machine is a grant like any other: revoked, the driver measures no more,
+    // and each attempt is refused and audited.
+    let grants = json(&b, &token, &["grants", "--principal", "host-metrics"]);
+    let measuring = grants
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["store"] == "box" && g["datasource"] == "host-metrics")
+        .unwrap_or_else(|| panic!("a grant to measure the machine: {grants}"));
+    assert_eq!(measuring["operation"], "read", "{measuring}");
+    ok(&b, &token, &["revoke", measuring["id"].as_str().unwrap()]);
+    eventually("a refused measurement", Duration::from_secs(30), || {
+        let audit = ok(&b, &token, &["audit", "query", "--principal", "host-metrics"]);
+        audit
+            .contains("host-metrics has no grant to read box/host-metrics")
+            .then_some(audit)
+    });
+    let after = json(&b, &token, &["ts", "read", "host-metrics", "cpu-load", "length"])["result"]
+        .as_u64()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2_500));
+    let later = json(&b, &token, &["ts", "read", "host-metrics", "cpu-load", "length"])["result"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(later, after, "no measurement after the refusal");
+
     // Uninstall: erased means its store is gone; kept means it stays.
     ok(&b, &token, &["component", "uninstall", "hourly-chart", "--erase"]);
     ok(&b, &token, &["component", "uninstall", "host-metrics"]);

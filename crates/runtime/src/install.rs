@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use databox_arbiter::{Arbiter, Grant, Granularity, Operation, PrincipalId, PrincipalKind};
-use databox_store::{DatasourceId, DatasourceKind, StoreId, Stores};
+use databox_store::{BOX_STORE, DatasourceId, DatasourceKind, HOST_METRICS, StoreId, Stores};
 
 use crate::manifest::{ANY_TYPE, Kind, Manifest, Requested};
 
@@ -129,6 +129,10 @@ pub fn check_choices(m: &Manifest, choices: &Choices, stores: &Stores) -> Result
     Ok(())
 }
 
+/// The purpose of the grant to read `box/host-metrics`, made for a manifest with
+/// `[host] metrics = true`.
+pub const MEASURE_THE_MACHINE: &str = "measure the box's machine (load, memory, disk)";
+
 /// Installs `m` with the owner's `choices`: registers the principal, creates its store and the
 /// datasources it provides, turns each mapped request into grants, and mints its token. On any
 /// failure, everything done so far is undone.
@@ -169,6 +173,18 @@ pub fn install(
                 None,
                 Granularity::Raw,
                 "its own store",
+            )?);
+        }
+        if m.host.metrics {
+            grants.push(arbiter.grant(
+                &principal,
+                Operation::Read,
+                &StoreId::new(BOX_STORE)?,
+                Some(&DatasourceId::new(HOST_METRICS)?),
+                (None, None),
+                None,
+                Granularity::Raw,
+                MEASURE_THE_MACHINE,
             )?);
         }
         for r in &m.requests {
@@ -219,7 +235,7 @@ pub fn new_asks(old: &Manifest, new: &Manifest) -> Vec<String> {
         ));
     }
     if new.host.metrics && !old.host.metrics {
-        asks.push("to measure the box's machine (load, memory, disk)".into());
+        asks.push(format!("to {MEASURE_THE_MACHINE}"));
     }
     let rank = |g: Option<&str>| match g {
         Some("hourly") => 0,

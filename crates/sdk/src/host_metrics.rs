@@ -1,6 +1,8 @@
-//! The box host's own measurements, for the first-party host-metrics driver (its manifest asks
-//! for them with `[host] metrics = true`; no other component gets them).
+//! The box host's own measurements, for a driver whose manifest asks for them with
+//! `[host] metrics = true` (the first-party host-metrics driver). Each call is checked against
+//! the owner's grant to read `box/host-metrics`, made at install, which the owner can revoke.
 
+use crate::Result;
 use crate::bindings::databox::component::host_metrics as wit;
 
 /// One measurement of the host.
@@ -18,14 +20,14 @@ pub struct Measurement {
     pub disk_total_bytes: u64,
 }
 
-/// Measures the host now.
-pub fn measure() -> Measurement {
-    let m = wit::measure();
-    Measurement {
+/// Measures the host now; [`crate::Error::Denied`] once the owner has revoked the grant.
+pub fn measure() -> Result<Measurement> {
+    let m = wit::measure()?;
+    Ok(Measurement {
         load_one_minute: m.load_one_minute,
         memory_used_bytes: m.memory_used_bytes,
         memory_total_bytes: m.memory_total_bytes,
         disk_used_bytes: m.disk_used_bytes,
         disk_total_bytes: m.disk_total_bytes,
-    }
+    })
 }

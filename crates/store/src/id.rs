@@ -92,6 +92,13 @@ macro_rules! id_type {
     };
 }
 
+/// The store name no store may take: grants on it name what the box itself measures rather than
+/// stored data (the host's load, memory and disk, see [`HOST_METRICS`]), so that a grant to
+/// measure the machine goes through the same check, and is revoked the same way, as any other.
+pub const BOX_STORE: &str = "box";
+/// The datasource of [`BOX_STORE`] a grant to measure the box's machine names.
+pub const HOST_METRICS: &str = "host-metrics";
+
 id_type!(
     /// The id of a store: one driver's or app's storage, one file, one key.
     StoreId, "store id", MAX_ID_LEN, &[]

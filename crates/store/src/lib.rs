@@ -24,7 +24,7 @@ use std::sync::{Arc, RwLock};
 pub use buckets::{Bucket, MAX_CHART_POINTS, MIN_CHART_POINTS, bucket_width};
 pub use engine::{PAGE_BYTES, Page, PageCursor, Store, WriteAck, WriteTicket, now_ms};
 pub use error::StoreError;
-pub use id::{DatasourceId, KvKey, MAX_ID_LEN, MAX_KEY_LEN, StoreId, TagName};
+pub use id::{BOX_STORE, DatasourceId, HOST_METRICS, KvKey, MAX_ID_LEN, MAX_KEY_LEN, StoreId, TagName};
 pub use keys::{MasterKey, MasterKeySource, write_private_file};
 pub use model::{
     BlobPoint, Datasource, DatasourceKind, DatasourceMeta, Event, KvValue, NumericPoint, ReadOutput,
@@ -128,6 +128,13 @@ impl Stores {
             return Err(StoreError::BadData(
                 "a store description is at most 1024 characters, no control characters".into(),
             ));
+        }
+        if id.as_str() == BOX_STORE {
+            return Err(StoreError::InvalidId {
+                what: "store id",
+                value: id.to_string(),
+                reason: "it is reserved for what the box measures of itself",
+            });
         }
         let mut open = self.open.write().expect("stores lock");
         if open.contains_key(id) || self.broken.read().expect("stores lock").contains_key(id) {

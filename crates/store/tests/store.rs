@@ -452,6 +452,19 @@ fn a_bad_write_in_a_group_commit_does_not_take_others_down() {
 }
 
 #[test]
+fn no_store_takes_the_name_grants_use_for_what_the_box_measures_of_itself() {
+    let (_dir, stores) = setup();
+    let Err(err) = stores.create(&StoreId::new(databox_store::BOX_STORE).unwrap(), "") else {
+        panic!("a store named box was created");
+    };
+    assert_eq!(
+        err.to_string(),
+        "invalid store id \"box\": it is reserved for what the box measures of itself"
+    );
+    assert!(stores.list().is_empty());
+}
+
+#[test]
 fn datasource_kind_cannot_change_and_stores_cannot_be_created_twice() {
     let (_dir, stores) = setup();
     let id = StoreId::new("s").unwrap();

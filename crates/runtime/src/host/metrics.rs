@@ -1,10 +1,15 @@
 //! The `host-metrics` import: the box machine's load, memory and disk, read by the host (the
-//! component has no files), for the first-party host-metrics driver.
+//! component has no files), for the first-party host-metrics driver. Linked only for a driver
+//! whose manifest asks for it; each call then passes the arbiter's one check against the grant
+//! to read `box/host-metrics` that the owner approved at install.
 
+use databox_arbiter::{DataRequest, Operation};
 use databox_audit::{Event, Outcome};
+use databox_store::{BOX_STORE, DatasourceId, HOST_METRICS, StoreId};
 
 use super::HostState;
 use super::bindings::databox::component::host_metrics::{Host, Measurement};
+use super::bindings::databox::component::types::Error;
 
 /// The 1-minute load average from `/proc/loadavg`.
 fn load_one_minute() -> f64 {
@@ -50,24 +55,39 @@ pub fn disk(path: &std::path::Path) -> (u64, u64) {
 pub const MEASURED: &str = "the load, memory and disk of the box's machine";
 
 impl Host for HostState {
-    /// Measures the machine. Only a driver whose manifest asks for `host.metrics` (approved at
-    /// install) is linked to this import; like every other import, each call is audited.
-    fn measure(&mut self) -> Measurement {
+    /// Measures the machine, if the owner's grant allows it; like every other import, each call
+    /// is checked and audited.
+    fn measure(&mut self) -> Result<Measurement, Error> {
+        let store = StoreId::new(BOX_STORE).expect("a valid store id");
+        let datasources = [DatasourceId::new(HOST_METRICS).expect("a valid datasource id")];
+        let request = DataRequest {
+            operation: Operation::Read,
+            store: &store,
+            datasources: &datasources,
+            read: None,
+        };
+        let audit = |outcome, detail: String, count| {
+            self.ctx.env.audit.record(Event {
+                detail: Some(detail),
+                count,
+                outcome: Some(outcome),
+                ..Event::access(&self.ctx.name, "read")
+            })
+        };
+        if let Err(denial) = self.ctx.env.arbiter.authorize(&self.ctx.caller, &request) {
+            audit(Outcome::Refused, denial.reason.clone(), None);
+            return Err(Error::Denied(denial.reason));
+        }
         let (memory_used_bytes, memory_total_bytes) = memory();
         let (disk_used_bytes, disk_total_bytes) = disk(&self.ctx.env.data_dir);
-        self.ctx.env.audit.record(Event {
-            detail: Some(MEASURED.into()),
-            count: Some(5),
-            outcome: Some(Outcome::Ok),
-            ..Event::access(&self.ctx.name, "read")
-        });
-        Measurement {
+        audit(Outcome::Ok, MEASURED.into(), Some(5));
+        Ok(Measurement {
             load_one_minute: load_one_minute(),
             memory_used_bytes,
             memory_total_bytes,
             disk_used_bytes,
             disk_total_bytes,
-        }
+        })
     }
 }
 
