@@ -133,6 +133,24 @@ pub fn check_choices(m: &Manifest, choices: &Choices, stores: &Stores) -> Result
 /// `[host] metrics = true`.
 pub const MEASURE_THE_MACHINE: &str = "measure the box's machine (load, memory, disk)";
 
+/// Grants `principal` to read `box/host-metrics`: the owner's approval of a manifest's
+/// `[host] metrics = true`, checked at every measurement and revocable like any grant.
+pub fn grant_measuring_the_machine(
+    arbiter: &Arbiter,
+    principal: &PrincipalId,
+) -> Result<Grant, InstallError> {
+    Ok(arbiter.grant(
+        principal,
+        Operation::Read,
+        &StoreId::new(BOX_STORE)?,
+        Some(&DatasourceId::new(HOST_METRICS)?),
+        (None, None),
+        None,
+        Granularity::Raw,
+        MEASURE_THE_MACHINE,
+    )?)
+}
+
 /// Installs `m` with the owner's `choices`: registers the principal, creates its store and the
 /// datasources it provides, turns each mapped request into grants, and mints its token. On any
 /// failure, everything done so far is undone.
@@ -176,16 +194,7 @@ pub fn install(
             )?);
         }
         if m.host.metrics {
-            grants.push(arbiter.grant(
-                &principal,
-                Operation::Read,
-                &StoreId::new(BOX_STORE)?,
-                Some(&DatasourceId::new(HOST_METRICS)?),
-                (None, None),
-                None,
-                Granularity::Raw,
-                MEASURE_THE_MACHINE,
-            )?);
+            grants.push(grant_measuring_the_machine(arbiter, &principal)?);
         }
         for r in &m.requests {
             let Some(Some((s, d))) = choices.mapping.get(&r.name) else {

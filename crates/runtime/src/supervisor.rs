@@ -25,7 +25,10 @@ use tokio::task::JoinHandle;
 use crate::host::{
     CallError, ComponentCtx, Env, HttpRequest, HttpResponse, Loaded, Report, RunError, Runtime,
 };
-use crate::install::{Candidates, Choices, InstallError, candidates, check_choices, install, new_asks};
+use crate::install::{
+    Candidates, Choices, InstallError, candidates, check_choices, grant_measuring_the_machine, install,
+    new_asks,
+};
 use crate::manifest::Manifest;
 
 /// Lines of a component's log kept for the owner.
@@ -227,6 +230,11 @@ struct Record {
     /// The owner's schedule, overriding the manifest's.
     #[serde(default)]
     every_seconds: Option<u32>,
+    /// Whether its approval of `host.metrics` has become a grant. Components installed before
+    /// measuring was a grant get it once, when the box starts; one the owner revoked since
+    /// stays revoked.
+    #[serde(default)]
+    machine_grant_made: bool,
 }
 
 impl Record {
@@ -378,7 +386,19 @@ impl Supervisor {
                 problem,
             }),
         };
-        for (name, (record, manifest)) in records {
+        let mut granted_since = false;
+        for (name, (mut record, manifest)) in records {
+            if manifest.host.metrics && !record.machine_grant_made {
+                let principal =
+                    PrincipalId::new(name.clone()).map_err(|e| SupervisorError::Invalid(e.to_string()))?;
+                match grant_measuring_the_machine(&sup.inner.env.arbiter, &principal) {
+                    Ok(_) => {
+                        record.machine_grant_made = true;
+                        granted_since = true;
+                    }
+                    Err(e) => tracing::warn!("could not grant {name} its approved host.metrics: {e}"),
+                }
+            }
             let (manifest, loaded, status) = match sup.load(&record) {
                 Ok((m, l)) => (m, Some(l), Status::Stopped),
                 Err(e) => (
@@ -406,6 +426,9 @@ impl Supervisor {
             if running {
                 let _ = sup.spawn_worker(&name);
             }
+        }
+        if granted_since && let Err(e) = sup.persist(&sup.slots()) {
+            tracing::warn!("could not record the host.metrics grants made: {e}");
         }
         sup.prune_compiled();
         Ok(sup)
@@ -732,6 +755,7 @@ impl Supervisor {
             running: req.start,
             installed_ms: now_ms(),
             every_seconds: req.every_seconds,
+            machine_grant_made: m.host.metrics,
         })
     }
 

@@ -631,6 +631,59 @@ async fn a_damaged_list_of_components_is_kept_aside_and_the_box_runs_on() {
     sup.shutdown();
 }
 
+/// Whether `name` holds a live grant to read `box/host-metrics`.
+fn may_measure_the_machine(env: &Env, name: &str) -> bool {
+    env.arbiter
+        .grants(Some(name))
+        .iter()
+        .any(|g| g.store == "box" && g.datasource.as_deref() == Some("host-metrics"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approved_host_metrics_becomes_a_grant_once_even_for_a_component_installed_before() {
+    let (dir, env) = new_box();
+    let sup = open(&env);
+    let measuring = manifest("measurer", "0.1.0", r#"["read"]"#, true, "[host]\nmetrics = true");
+    blocking(|| sup.install(&measuring, component(false), &request(None))).unwrap();
+    blocking(|| sup.install(&plain("plain"), component(false), &request(None))).unwrap();
+    assert!(may_measure_the_machine(&env, "measurer"));
+    assert!(!may_measure_the_machine(&env, "plain"));
+
+    // As a box from before measuring was a grant left it: the record says nothing, no grant.
+    sup.shutdown();
+    let installed = dir.path().join("components/installed.json");
+    let mut records: serde_json::Value = serde_json::from_slice(&std::fs::read(&installed).unwrap()).unwrap();
+    records["measurer"]
+        .as_object_mut()
+        .unwrap()
+        .remove("machine_grant_made")
+        .expect("the record says whether the grant was made");
+    std::fs::write(&installed, serde_json::to_vec(&records).unwrap()).unwrap();
+    for g in env.arbiter.grants(Some("measurer")) {
+        if g.store == "box" {
+            env.arbiter.revoke_grant(&g.id).unwrap();
+        }
+    }
+    let (sup, env) = restart_box(sup, env, dir.path()).await;
+    assert!(
+        may_measure_the_machine(&env, "measurer"),
+        "the approval became a grant"
+    );
+    assert!(!may_measure_the_machine(&env, "plain"));
+    running(&sup, "measurer").await;
+
+    // Revoked by the owner, it stays revoked across restarts.
+    for g in env.arbiter.grants(Some("measurer")) {
+        if g.store == "box" {
+            env.arbiter.revoke_grant(&g.id).unwrap();
+        }
+    }
+    let (sup, env) = restart_box(sup, env, dir.path()).await;
+    assert!(!may_measure_the_machine(&env, "measurer"));
+    sup.shutdown();
+    drop(env);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_upgrade_keeps_its_grants_unless_it_asks_for_more() {
     let (_dir, env) = new_box();
