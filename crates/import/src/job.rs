@@ -35,14 +35,24 @@ const BATCH_DOCUMENT_BYTES: usize = 2 << 20;
 const DEDUP_WINDOW: usize = 8_192;
 /// The skip reason of an exact duplicate.
 const DUPLICATE: &str = "duplicate record";
+/// The skip reason of an item whose datasource name is not a valid id.
+const BAD_NAME: &str = "an item for a datasource name the box does not accept";
+/// The skip reasons of an item of the other kind than its datasource.
+const NOT_NUMERIC: &str = "a number for a datasource of documents";
+const NOT_DOCUMENT: &str = "a document for a datasource of numbers";
+/// The skip reasons the sink counts, only past the checkpoint (the parsers count theirs from the
+/// file's start on every run).
+const SINK_SKIPS: [&str; 4] = [DUPLICATE, BAD_NAME, NOT_NUMERIC, NOT_DOCUMENT];
 
 /// The skip counts of a job after a run: a resumed run parses the file from its start again, so
-/// its parser-side counts replace the earlier ones; duplicates are found only past the
-/// checkpoint, so they add up.
+/// its parser-side counts replace the earlier ones; the sink's own skips are counted only past
+/// the checkpoint, so they add up.
 fn merge_skips(before: &BTreeMap<String, u64>, run: BTreeMap<String, u64>) -> BTreeMap<String, u64> {
     let mut out = run;
-    if let Some(n) = before.get(DUPLICATE) {
-        *out.entry(DUPLICATE.to_owned()).or_default() += n;
+    for reason in SINK_SKIPS {
+        if let Some(n) = before.get(reason) {
+            *out.entry(reason.to_owned()).or_default() += n;
+        }
     }
     out
 }
@@ -336,8 +346,7 @@ impl ItemSink for StoreSink<'_> {
         let id = match DatasourceId::new(item.datasource().to_owned()) {
             Ok(id) => id,
             Err(_) => {
-                self.progress
-                    .skip("an item for a datasource name the box does not accept");
+                self.progress.skip(BAD_NAME);
                 return Ok(());
             }
         };
@@ -374,7 +383,7 @@ impl ItemSink for StoreSink<'_> {
                     .entry(id.as_str().to_owned())
                     .or_insert_with(|| Pending::Numeric(Vec::new()));
                 let Pending::Numeric(v) = entry else {
-                    self.progress.skip("a number for a datasource of documents");
+                    self.progress.skip(NOT_NUMERIC);
                     return Ok(());
                 };
                 v.push(NumericPoint {
@@ -395,7 +404,7 @@ impl ItemSink for StoreSink<'_> {
                     .entry(id.as_str().to_owned())
                     .or_insert_with(|| Pending::Blob(Vec::new()));
                 let Pending::Blob(v) = entry else {
-                    self.progress.skip("a document for a datasource of numbers");
+                    self.progress.skip(NOT_DOCUMENT);
                     return Ok(());
                 };
                 v.push(BlobPoint {
@@ -975,11 +984,27 @@ mod tests {
             *datasource = "Not Valid!".into();
         }
         feed(&mut sink, &[bad, steps(2)]);
+        assert_eq!(progress.skipped().get(BAD_NAME), Some(&1));
+    }
+
+    #[test]
+    fn a_resumed_run_keeps_the_sink_skips_of_earlier_runs_and_recounts_the_parsers() {
+        let before = BTreeMap::from([
+            (DUPLICATE.to_owned(), 3),
+            (BAD_NAME.to_owned(), 2),
+            ("a record without a value".to_owned(), 5),
+        ]);
+        let run = BTreeMap::from([
+            (DUPLICATE.to_owned(), 1),
+            ("a record without a value".to_owned(), 7),
+        ]);
         assert_eq!(
-            progress
-                .skipped()
-                .get("an item for a datasource name the box does not accept"),
-            Some(&1)
+            merge_skips(&before, run),
+            BTreeMap::from([
+                (DUPLICATE.to_owned(), 4),
+                (BAD_NAME.to_owned(), 2),
+                ("a record without a value".to_owned(), 7),
+            ])
         );
     }
 }
