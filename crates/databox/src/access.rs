@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::client::{Client, Conn, Payload, print_json, seg};
+use crate::client::{Client, Conn, Payload, print_json, seg, time_of};
 
 /// A time: epoch milliseconds, an RFC 3339 date (`2026-12-01` or `2026-12-01T10:00:00Z`), or a
 /// duration from now (`30d`, `12h`) — ahead of now for expiries, back from now for windows.
@@ -182,12 +182,65 @@ pub enum AuditCmd {
 pub enum Action {
     Principals(PrincipalsArgs),
     Grant(GrantArgs),
-    Grants { conn: Conn, principal: Option<String> },
-    Revoke { conn: Conn, grant: String },
+    Grants {
+        conn: Conn,
+        principal: Option<String>,
+        json: bool,
+    },
+    Revoke {
+        conn: Conn,
+        grant: String,
+    },
     Token(TokenCmd),
     Audit(AuditCmd),
-    Statement { conn: Conn, month: Option<String> },
-    DashboardLink { conn: Conn },
+    Statement {
+        conn: Conn,
+        month: Option<String>,
+    },
+    DashboardLink {
+        conn: Conn,
+    },
+}
+
+/// Prints grants as a table, one line each, with their time limits on a line below when they
+/// have any.
+fn print_grants(grants: &[Value]) {
+    if grants.is_empty() {
+        println!("no grants: no app, driver or client can reach any data");
+        return;
+    }
+    println!(
+        "{:<20} {:<18} {:<8} {:<32} {:<10} WHY",
+        "PRINCIPAL", "ID", "MAY", "DATA", "HOW FINE"
+    );
+    for g in grants {
+        let text = |k: &str| g[k].as_str().unwrap_or("").to_owned();
+        println!(
+            "{:<20} {:<18} {:<8} {:<32} {:<10} {}",
+            text("principal"),
+            text("id"),
+            text("operation"),
+            format!("{}/{}", text("store"), g["datasource"].as_str().unwrap_or("*")),
+            text("granularity"),
+            if text("purpose").is_empty() {
+                "-".to_owned()
+            } else {
+                text("purpose")
+            },
+        );
+        let at = |k: &str| g[k].as_i64().map(time_of);
+        let limits: Vec<String> = [
+            at("since").map(|t| format!("data from {t}")),
+            at("until").map(|t| format!("data until {t}")),
+            at("expires").map(|t| format!("ends {t}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !limits.is_empty() {
+            println!("    {}", limits.join("; "));
+        }
+    }
 }
 
 /// Runs an access command.
@@ -271,12 +324,21 @@ async fn run_async(action: Action) -> anyhow::Result<()> {
                     .await?,
             );
         }
-        Action::Grants { conn, principal } => {
+        Action::Grants {
+            conn,
+            principal,
+            json,
+        } => {
             let path = match principal {
                 Some(p) => format!("/api/v1/grants?principal={}", seg(&p)),
                 None => "/api/v1/grants".into(),
             };
-            print_json(&Client::new(conn)?.json(Method::GET, &path, Payload::None).await?);
+            let grants = Client::new(conn)?.json(Method::GET, &path, Payload::None).await?;
+            if json {
+                print_json(&grants);
+            } else {
+                print_grants(grants.as_array().map(Vec::as_slice).unwrap_or_default());
+            }
         }
         Action::Revoke { conn, grant } => {
             print_json(

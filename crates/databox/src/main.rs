@@ -53,6 +53,9 @@ enum Command {
         /// Only this principal's.
         #[arg(long)]
         principal: Option<String>,
+        /// Print the box's JSON answer instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Take a grant back (by its id, g-...): it stops working at once.
     Revoke {
@@ -136,7 +139,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cat(c) => client::run(client::Action::Cat(c)),
         Command::Principals(a) => access::run(access::Action::Principals(a)),
         Command::Grant(a) => access::run(access::Action::Grant(a)),
-        Command::Grants { conn, principal } => access::run(access::Action::Grants { conn, principal }),
+        Command::Grants {
+            conn,
+            principal,
+            json,
+        } => access::run(access::Action::Grants {
+            conn,
+            principal,
+            json,
+        }),
         Command::Revoke { conn, grant } => access::run(access::Action::Revoke { conn, grant }),
         Command::Token(c) => access::run(access::Action::Token(c)),
         Command::Audit(c) => access::run(access::Action::Audit(c)),

@@ -74,7 +74,14 @@ fn install_the_metrics_driver_and_the_chart_app_and_see_them_work() {
     assert!(out.contains("hourly statistics only"), "{out}");
     assert!(out.contains("/app/hourly-chart/"), "{out}");
     let grants = ok(&b, &token, &["grants", "--principal", "hourly-chart"]);
-    assert!(grants.contains("hourly"), "{grants}");
+    let source = grants
+        .lines()
+        .find(|l| l.contains(" read ") && l.contains("host-metrics/cpu-load"))
+        .unwrap_or_else(|| panic!("a line for reading the mapped source: {grants}"));
+    assert!(
+        source.starts_with("hourly-chart") && source.contains(" hourly "),
+        "{grants}"
+    );
 
     let stats = eventually("the app's hourly statistics", Duration::from_secs(30), || {
         let (success, out, _) = b.cli(&token, &["kv", "get", "hourly-chart", "hourly", "last-48h"]);
@@ -154,7 +161,7 @@ fn install_the_metrics_driver_and_the_chart_app_and_see_them_work() {
 
     // Measuring the machine is a grant like any other: revoked, the driver measures no more,
     // and each attempt is refused and audited.
-    let grants = json(&b, &token, &["grants", "--principal", "host-metrics"]);
+    let grants = json(&b, &token, &["grants", "--principal", "host-metrics", "--json"]);
     let measuring = grants
         .as_array()
         .unwrap()
