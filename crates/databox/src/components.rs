@@ -255,10 +255,17 @@ fn print_components(list: &Value) {
             c["restarts"].as_u64().unwrap_or(0),
             c["url"].as_str().unwrap_or("-"),
         );
-        // Why it is not running as it should, in the box's words.
-        let why = status["reason"].as_str().or(c["last_error"].as_str());
-        if let Some(why) = why {
-            println!("    {why}");
+        // Why it is not running as it should, in the box's words; for one that runs, its last
+        // problem with its time, since it may be long over.
+        if let Some(reason) = status["reason"].as_str() {
+            println!("    {reason}");
+        } else if let Some(problem) = c["last_error"].as_str() {
+            match c["last_error_ms"].as_i64() {
+                Some(ms) if status["state"] == "running" => {
+                    println!("    last problem, at {}: {problem}", time_of(ms))
+                }
+                _ => println!("    {problem}"),
+            }
         }
     }
 }

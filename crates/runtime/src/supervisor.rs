@@ -201,8 +201,11 @@ pub struct ComponentInfo {
     pub description: String,
     /// Its state.
     pub status: Status,
-    /// The last failure, if any.
+    /// The last failure, if any (kept after it recovers, with its time, so the owner can tell
+    /// an old problem from a current one).
     pub last_error: Option<String>,
+    /// When the last failure happened (epoch ms).
+    pub last_error_ms: Option<i64>,
     /// How many times it was started again after failing.
     pub restarts: u32,
     /// Its page, served through the box, when it has one.
@@ -250,7 +253,7 @@ struct Slot {
     manifest: Manifest,
     loaded: Option<Arc<Loaded>>,
     status: Status,
-    last_error: Option<String>,
+    last_error: Option<(i64, String)>,
     restarts: u32,
     logs: VecDeque<LogLine>,
     worker: Option<(watch::Sender<bool>, JoinHandle<()>)>,
@@ -890,7 +893,7 @@ impl Supervisor {
                         &mut slot.logs,
                         format!("box: its page handler failed: {}", e.error),
                     );
-                    slot.last_error = Some(e.error.to_string());
+                    slot.last_error = Some((now_ms(), e.error.to_string()));
                 });
                 return Err(e.error.into());
             }
@@ -1097,7 +1100,7 @@ impl Supervisor {
                 failures,
                 retry_at_ms: now_ms() + wait.as_millis() as i64,
             };
-            s.last_error = Some(e.to_string());
+            s.last_error = Some((now_ms(), e.to_string()));
             s.restarts += 1;
             push_log(
                 &mut s.logs,
@@ -1218,7 +1221,8 @@ fn info_of(name: &str, s: &Slot) -> ComponentInfo {
         kind: c.kind.as_str().into(),
         description: c.description.clone(),
         status: s.status.clone(),
-        last_error: s.last_error.clone(),
+        last_error: s.last_error.as_ref().map(|(_, e)| e.clone()),
+        last_error_ms: s.last_error.as_ref().map(|(ms, _)| *ms),
         restarts: s.restarts,
         url: c.ui.then(|| format!("/app/{name}/")),
         store: name.to_owned(),

@@ -416,6 +416,11 @@ async fn a_failing_start_is_retried_with_backoff_until_stopped() {
     };
     assert!(retry_at_ms > info.installed_ms, "{info:?}");
     assert!(
+        info.last_error_ms
+            .is_some_and(|t| t >= info.installed_ms && t <= databox_store::now_ms()),
+        "the last problem says when: {info:?}"
+    );
+    assert!(
         audited(&env, "crasher", "run start", Outcome::Failed).len() >= 3,
         "each failed start is audited"
     );

@@ -484,7 +484,7 @@ function componentCard(c) {
   return h('article', { class: 'card component', id: c.name, 'aria-label': c.name },
     h('header', {}, h('h3', {}, c.name, ' ', h('small', {}, `${c.kind} ${c.version}`)), stateBadge(c.status, c.name)),
     h('p', {}, c.description),
-    c.last_error ? h('p', { class: 'error' }, `Last problem: ${c.last_error}`) : null,
+    c.last_error ? h('p', { class: c.status?.state === 'running' ? 'note' : 'error' }, `Last problem (${fmtTime(c.last_error_ms)}): ${c.last_error}`) : null,
     c.status?.state === 'failing' && c.status.retry_ms ? h('p', { class: 'note' }, `Next try ${fmtTime(c.status.retry_ms)}`) : null,
     Object.keys(c.mapping ?? {}).length ? h('p', {}, 'Uses: ', Object.entries(c.mapping).map(([k, v]) => `${k} → ${v ?? 'declined'}`).join('; ')) : null,
     h('div', { class: 'toolbar' },
