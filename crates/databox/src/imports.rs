@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::client::{Client, Conn, Payload, print_json, seg};
+use crate::client::{Client, Conn, Payload, print_json, seg, time_of};
 
 #[derive(clap::Subcommand)]
 pub enum ImportCmd {
@@ -19,8 +19,14 @@ pub enum ImportCmd {
     /// Import Google location history (Takeout Records.json, Semantic Location History files or
     /// folder, or the on-device Timeline.json).
     Google(StartArgs),
-    /// Every import with its state.
-    List(#[command(flatten)] Conn),
+    /// Every import with its state, newest first.
+    List {
+        #[command(flatten)]
+        conn: Conn,
+        /// Print the box's JSON answer instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Watch an import until it ends.
     Watch {
         #[command(flatten)]
@@ -152,17 +158,57 @@ fn report(job: &Value) {
     }
 }
 
+/// Prints imports as a table, with what the owner can do next (or the error) below each one
+/// that did not finish.
+fn print_imports(jobs: &[Value]) {
+    if jobs.is_empty() {
+        println!(
+            "no imports yet: start one with `databox import apple-health PATH` or `databox import google PATH`"
+        );
+        return;
+    }
+    println!(
+        "{:<27} {:<13} {:<8} {:>12} {:<20} {:<20} FILE",
+        "ID", "FORMAT", "STATE", "ITEMS", "STORE", "STARTED"
+    );
+    for j in jobs {
+        let text = |k: &str| j[k].as_str().unwrap_or("").to_owned();
+        let id = text("id");
+        let state = text("state");
+        println!(
+            "{:<27} {:<13} {:<8} {:>12} {:<20} {:<20} {}",
+            id,
+            text("format"),
+            state,
+            j["committed"].as_u64().unwrap_or(0),
+            text("store"),
+            j["started_ms"].as_i64().map(time_of).unwrap_or_default(),
+            text("path"),
+        );
+        if let Some(error) = j["error"].as_str() {
+            println!("    {error}");
+        }
+        if state == "stopped" || state == "failed" {
+            println!("    resume it with `databox import resume {id}`");
+        }
+    }
+}
+
 async fn run_async(cmd: ImportCmd) -> anyhow::Result<()> {
     match cmd {
         ImportCmd::AppleHealth(a) => start("apple-health", a).await,
         ImportCmd::Google(a) => start("google", a).await,
-        ImportCmd::List(conn) => {
+        ImportCmd::List { conn, json } => {
             let v: Value = Client::new(conn)?
                 .send(Method::GET, "/api/v1/imports", Payload::None)
                 .await?
                 .json()
                 .await?;
-            print_json(&v);
+            if json {
+                print_json(&v);
+            } else {
+                print_imports(v.as_array().map(Vec::as_slice).unwrap_or_default());
+            }
             Ok(())
         }
         ImportCmd::Watch { conn, id } => watch(&Client::new(conn)?, &id).await,

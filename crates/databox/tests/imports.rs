@@ -131,6 +131,18 @@ fn the_cli_imports_an_apple_health_export_with_progress_and_skips_duplicates() {
     for (reason, n) in &export.skips {
         assert_eq!(job["skipped"][reason].as_u64(), Some(*n), "{reason}: {job}");
     }
+    let (ok, list, err) = b.cli(&token, &["import", "list"]);
+    assert!(ok, "{err}");
+    let line = list
+        .lines()
+        .find(|l| l.starts_with(job["id"].as_str().unwrap()))
+        .unwrap_or_else(|| panic!("a line for the import: {list}"));
+    assert!(
+        line.contains(" apple-health ")
+            && line.contains(" done ")
+            && line.contains(&format!(" {} ", job["committed"])),
+        "{list}"
+    );
     let (_, audit) = owner.call("GET", "/api/v1/audit?operation=import", None);
     assert!(
         audit
