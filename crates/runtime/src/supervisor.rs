@@ -1032,7 +1032,9 @@ impl Supervisor {
                         push_log(&mut s.logs, "box: started".into());
                     });
                     for (ds, events) in report.requests.observe {
-                        watchers.0.push(self.watch(&loaded, ds, events, data_tx.clone()));
+                        watchers
+                            .0
+                            .push(self.watch(&loaded, ds, events, data_tx.clone(), stop.clone()));
                     }
                     None
                 }
@@ -1066,7 +1068,9 @@ impl Supervisor {
                     Ok(report) => {
                         failures = 0;
                         for (ds, events) in report.requests.observe {
-                            watchers.0.push(self.watch(&loaded, ds, events, data_tx.clone()));
+                            watchers
+                                .0
+                                .push(self.watch(&loaded, ds, events, data_tx.clone(), stop.clone()));
                         }
                         self.note(&name, |s| s.status = Status::Running);
                     }
@@ -1115,12 +1119,18 @@ impl Supervisor {
 
     /// Forwards new data of an observed datasource (the component's name for it) to the worker,
     /// each event passing the arbiter's one check again, so a revoked grant stops it at once.
+    ///
+    /// Aborting the task takes effect only at its next await, so it also ends by itself once
+    /// the worker is told to `stop`: an uninstall removes the principal right after telling it,
+    /// and an event caught in between must not be checked, or refused, in the name of a
+    /// component that no longer exists.
     fn watch(
         &self,
         loaded: &Arc<Loaded>,
         name: String,
         mut events: tokio::sync::broadcast::Receiver<Arc<databox_store::Event>>,
         tx: mpsc::Sender<(String, String)>,
+        stop: watch::Receiver<bool>,
     ) -> JoinHandle<()> {
         let ctx_loaded = loaded.clone();
         let sup = self.clone();
@@ -1144,6 +1154,9 @@ impl Supervisor {
                     }
                     Err(_) => return,
                 };
+                if *stop.borrow() {
+                    return;
+                }
                 if ev.datasource() != ds.as_str() {
                     continue;
                 }
@@ -1161,6 +1174,10 @@ impl Supervisor {
                         }
                     }
                     Ok(_) => {}
+                    // Refused because it was stopped meanwhile (its principal removed): not a refusal
+                    // of the component's doing. The stop is sent before the removal, and the
+                    // arbiter's lock orders the two, so this sees it.
+                    Err(_) if *stop.borrow() => return,
                     Err(d) => {
                         let mut e = Event::access(&ctx.name, "observe");
                         e.store = Some(store_id.to_string());
