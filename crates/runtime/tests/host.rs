@@ -163,12 +163,14 @@ fn a_driver_writes_its_store_and_reads_its_grant_through_the_one_check() {
             .any(|r| r.operation == "read" && r.datasource.as_deref() == Some("lounge")),
         "{records:?}"
     );
-    assert!(
-        records
-            .iter()
-            .any(|r| r.operation == "write" && r.count == Some(2)),
-        "{records:?}"
-    );
+    // Writes within a second share one record, so the two runs' points add up to 2 over one
+    // record or two, depending on the timing.
+    let written: u64 = records
+        .iter()
+        .filter(|r| r.operation == "write" && r.datasource.as_deref() == Some("counter"))
+        .filter_map(|r| r.count)
+        .sum();
+    assert_eq!(written, 2, "{records:?}");
     assert_eq!(refused_or_failed(&b), 0);
 }
 
