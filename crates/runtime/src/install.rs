@@ -232,6 +232,85 @@ pub fn install(
     result
 }
 
+/// Takes back what an upgrade that needed no approval no longer asks for, and returns what it
+/// took back in words for the owner.
+///
+/// Only the grants the old version's requests became are touched (same operation, mapped
+/// datasource and purpose; grants the owner made by hand are left alone): a request or an
+/// operation the new version dropped loses its grant, a read whose finest data became coarser
+/// is granted again at the new granularity, and `box/host-metrics` goes when the new version no
+/// longer measures the machine.
+pub fn shrink_grants(
+    old: &Manifest,
+    new: &Manifest,
+    mapping: &BTreeMap<String, Option<(StoreId, DatasourceId)>>,
+    arbiter: &Arbiter,
+    principal: &PrincipalId,
+) -> Result<Vec<String>, InstallError> {
+    let grants = arbiter.grants(Some(principal.as_str()));
+    let mut taken = Vec::new();
+    for r in &old.requests {
+        let Some(Some((store, ds))) = mapping.get(&r.name) else {
+            continue;
+        };
+        let kept = new.requests.iter().find(|n| n.name == r.name);
+        for op_name in &r.operations {
+            let op = operation(op_name);
+            let wanted = match kept.filter(|n| n.operations.contains(op_name)) {
+                Some(n) if op == Operation::Read => {
+                    Some((Granularity::parse(n.granularity.as_deref().unwrap_or("raw"))?, n))
+                }
+                Some(n) => Some((Granularity::Raw, n)),
+                None => None,
+            };
+            let made_for_it = grants.iter().filter(|g| {
+                g.operation == op
+                    && g.store == store.as_str()
+                    && g.datasource.as_deref() == Some(ds.as_str())
+                    && g.purpose == r.purpose
+            });
+            for g in made_for_it {
+                if wanted.is_some_and(|(granularity, _)| granularity == g.granularity) {
+                    continue;
+                }
+                arbiter.revoke_grant(&g.id)?;
+                match wanted {
+                    Some((granularity, n)) => {
+                        arbiter.grant(
+                            principal,
+                            op,
+                            store,
+                            Some(ds),
+                            (None, None),
+                            None,
+                            granularity,
+                            &n.purpose,
+                        )?;
+                        taken.push(format!(
+                            "{}: {} {store}/{ds} now only {}",
+                            r.name,
+                            op.as_str(),
+                            n.granularity.as_deref().unwrap_or("raw")
+                        ));
+                    }
+                    None => taken.push(format!("{}: no longer {} {store}/{ds}", r.name, op.as_str())),
+                }
+            }
+        }
+    }
+    if old.host.metrics && !new.host.metrics {
+        for g in grants.iter().filter(|g| {
+            g.store == BOX_STORE
+                && g.datasource.as_deref() == Some(HOST_METRICS)
+                && g.purpose == MEASURE_THE_MACHINE
+        }) {
+            arbiter.revoke_grant(&g.id)?;
+            taken.push(format!("no longer {MEASURE_THE_MACHINE}"));
+        }
+    }
+    Ok(taken)
+}
+
 /// What a new version asks for beyond the installed one, in plain language; empty when the
 /// upgrade needs no new approval.
 pub fn new_asks(old: &Manifest, new: &Manifest) -> Vec<String> {
@@ -270,6 +349,10 @@ pub fn new_asks(old: &Manifest, new: &Manifest) -> Vec<String> {
                 if r.required && !o.required {
                     asks.push(format!("{} is now required", r.name));
                 }
+                // The owner approved the data for a stated use; another use is a new approval.
+                if r.purpose != o.purpose {
+                    asks.push(format!("{}: a new purpose: {}", r.name, r.purpose));
+                }
             }
         }
     }
@@ -279,6 +362,10 @@ pub fn new_asks(old: &Manifest, new: &Manifest) -> Vec<String> {
             Some(o) if e.max_bytes > o.max_bytes || e.per_hour > o.per_hour => asks.push(format!(
                 "larger or more frequent exports to {}: up to {} bytes, {} an hour (was {} bytes, {} an hour)",
                 e.destination, e.max_bytes, e.per_hour, o.max_bytes, o.per_hour
+            )),
+            Some(o) if e.purpose != o.purpose => asks.push(format!(
+                "a new purpose for exports to {}: {}",
+                e.destination, e.purpose
             )),
             Some(_) => {}
         }

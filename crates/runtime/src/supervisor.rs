@@ -27,7 +27,7 @@ use crate::host::{
 };
 use crate::install::{
     Candidates, Choices, InstallError, candidates, check_choices, grant_measuring_the_machine, install,
-    new_asks,
+    new_asks, shrink_grants,
 };
 use crate::manifest::Manifest;
 
@@ -656,11 +656,16 @@ impl Supervisor {
             )
         };
         let sha = hex::encode(sha2::Sha256::digest(wasm));
+        // The version an upgrade without approval replaces: what it no longer asks for is taken
+        // back once the new version is in place.
+        let mut shrink_from = None;
         let record = match existing {
             Some((old, old_record)) => {
                 let asks = new_asks(&old, &m);
                 if asks.is_empty() && !req.approve {
-                    Record {
+                    let mut mapping = old_record.mapping.clone();
+                    mapping.retain(|name, _| m.requests.iter().any(|r| &r.name == name));
+                    let record = Record {
                         manifest: manifest_text.to_owned(),
                         wasm_sha256: sha,
                         every_seconds: req.every_seconds.or(old_record.every_seconds),
@@ -669,8 +674,11 @@ impl Supervisor {
                         } else {
                             req.config.clone()
                         },
-                        ..old_record
-                    }
+                        mapping,
+                        ..old_record.clone()
+                    };
+                    shrink_from = Some((old, old_record.mapping));
+                    record
                 } else if !req.approve {
                     return Err(SupervisorError::NeedsApproval(asks));
                 } else {
@@ -724,6 +732,9 @@ impl Supervisor {
             self.persist(&slots)?;
         }
         self.stop_worker(&name);
+        if let Some((old, old_mapping)) = shrink_from {
+            self.take_back_what_is_no_longer_asked(&name, &old, &m, &old_mapping)?;
+        }
         let sha = self.slots().get(&name).map(|s| s.record.wasm_sha256.clone());
         if let Some(sha) = sha {
             self.keep_compiled(&component, &sha);
@@ -736,6 +747,44 @@ impl Supervisor {
             self.spawn_worker(&name)?;
         }
         self.info(&name)
+    }
+
+    /// After an upgrade without approval: the grants of what the new version no longer asks for
+    /// are taken back, and the owner is told in its log and the audit log.
+    fn take_back_what_is_no_longer_asked(
+        &self,
+        name: &str,
+        old: &Manifest,
+        new: &Manifest,
+        old_mapping: &BTreeMap<String, Option<String>>,
+    ) -> Result<(), SupervisorError> {
+        let principal =
+            PrincipalId::new(name.to_owned()).map_err(|e| SupervisorError::Invalid(e.to_string()))?;
+        let taken = shrink_grants(
+            old,
+            new,
+            &typed_mapping(old_mapping)?,
+            &self.inner.env.arbiter,
+            &principal,
+        )?;
+        if taken.is_empty() {
+            return Ok(());
+        }
+        self.note(name, |s| {
+            for t in &taken {
+                push_log(
+                    &mut s.logs,
+                    format!("box: the new version no longer asks for it: {t}"),
+                );
+            }
+        });
+        let mut ev = Event::of(AuditKind::GrantRevoked, "owner", "take back a grant");
+        ev.detail = Some(format!(
+            "{name}: the new version no longer asks for it: {}",
+            taken.join("; ")
+        ));
+        self.inner.env.audit.record(ev);
+        Ok(())
     }
 
     fn fresh_record(

@@ -689,6 +689,129 @@ async fn an_approved_host_metrics_becomes_a_grant_once_even_for_a_component_inst
     drop(env);
 }
 
+/// A principal's grants as `operation store/datasource granularity (purpose)`, sorted.
+fn grant_lines(env: &Env, name: &str) -> Vec<String> {
+    let mut lines: Vec<String> = env
+        .arbiter
+        .grants(Some(name))
+        .iter()
+        .map(|g| {
+            format!(
+                "{} {}/{} {:?} ({})",
+                g.operation.as_str(),
+                g.store,
+                g.datasource.as_deref().unwrap_or("*"),
+                g.granularity,
+                g.purpose
+            )
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upgrade_that_asks_for_less_gives_back_what_it_no_longer_asks_for() {
+    let (_dir, env) = new_box();
+    let sup = open(&env);
+    let humidity = "[[requests]]\nname = \"humidity\"\ntype = \"humidity\"\noperations = [\"read\"]\n\
+                    purpose = \"more\"\nrequired = false\n";
+    let v1 = manifest(
+        "shrinker",
+        "0.1.0",
+        r#"["read", "observe"]"#,
+        true,
+        &format!("[host]\nmetrics = true\n\n{humidity}"),
+    );
+    let mut req = request(None);
+    req.mapping.insert("humidity".into(), Some("home/hum".into()));
+    blocking(|| sup.install(&v1, component(false), &req)).unwrap();
+    // The owner also granted it something by hand, for a reason of their own.
+    env.arbiter
+        .grant(
+            &databox_arbiter::PrincipalId::new("shrinker".to_owned()).unwrap(),
+            Operation::Read,
+            &StoreId::new("home").unwrap(),
+            Some(&DatasourceId::new("hum").unwrap()),
+            (None, None),
+            None,
+            databox_arbiter::Granularity::Raw,
+            "the owner's own reason",
+        )
+        .unwrap();
+
+    // Version 2 reads the source hourly only, observes nothing, drops humidity and measuring.
+    let v2 = manifest("shrinker", "0.2.0", r#"["read"]"#, true, "").replace(
+        "purpose = \"compare with the count\"",
+        "purpose = \"compare with the count\"\ngranularity = \"hourly\"",
+    );
+    assert_eq!(
+        sup.review(&v2).unwrap().upgrade_asks,
+        Some(vec![]),
+        "asking for less needs no approval"
+    );
+    let same = InstallRequest {
+        start: true,
+        ..InstallRequest::default()
+    };
+    let info = blocking(|| sup.install(&v2, component(false), &same)).unwrap();
+    assert_eq!(info.version, "0.2.0");
+    assert_eq!(
+        grant_lines(&env, "shrinker"),
+        [
+            "observe shrinker/* Raw (its own store)",
+            "read home/hum Raw (the owner's own reason)",
+            "read home/lounge Hourly (compare with the count)",
+            "read shrinker/* Raw (its own store)",
+            "write shrinker/* Raw (its own store)",
+        ]
+    );
+    assert_eq!(
+        info.mapping.keys().collect::<Vec<_>>(),
+        ["source"],
+        "the dropped request's mapping goes too"
+    );
+    let logs: Vec<String> = sup
+        .logs("shrinker")
+        .unwrap()
+        .into_iter()
+        .map(|l| l.line)
+        .collect();
+    for said in [
+        "source: read home/lounge now only hourly",
+        "source: no longer observe home/lounge",
+        "humidity: no longer read home/hum",
+        "no longer measure the box's machine",
+    ] {
+        assert!(
+            logs.iter().any(|l| l.contains(said)),
+            "{said} missing from {logs:?}"
+        );
+    }
+    let records = env
+        .audit
+        .query(&Query {
+            operation: Some("take back a grant".into()),
+            ..Query::default()
+        })
+        .unwrap();
+    assert!(
+        records.iter().any(|r| r
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.starts_with("shrinker: the new version no longer asks for it"))),
+        "{records:?}"
+    );
+
+    // A new purpose for the same data is a new approval.
+    let v3 = v2.replace("compare with the count", "sell to advertisers");
+    assert_eq!(
+        sup.review(&v3).unwrap().upgrade_asks,
+        Some(vec!["source: a new purpose: sell to advertisers".to_owned()])
+    );
+    sup.shutdown();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_upgrade_keeps_its_grants_unless_it_asks_for_more() {
     let (_dir, env) = new_box();
