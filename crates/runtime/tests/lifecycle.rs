@@ -644,6 +644,15 @@ fn may_measure_the_machine(env: &Env, name: &str) -> bool {
         .any(|g| g.store == "box" && g.datasource.as_deref() == Some("host-metrics"))
 }
 
+/// Revokes `name`'s grant to read `box/host-metrics`.
+fn revoke_measuring(env: &Env, name: &str) {
+    for g in env.arbiter.grants(Some(name)) {
+        if g.store == "box" {
+            env.arbiter.revoke_grant(&g.id).unwrap();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_approved_host_metrics_becomes_a_grant_once_even_for_a_component_installed_before() {
     let (dir, env) = new_box();
@@ -664,11 +673,7 @@ async fn an_approved_host_metrics_becomes_a_grant_once_even_for_a_component_inst
         .remove("machine_grant_made")
         .expect("the record says whether the grant was made");
     std::fs::write(&installed, serde_json::to_vec(&records).unwrap()).unwrap();
-    for g in env.arbiter.grants(Some("measurer")) {
-        if g.store == "box" {
-            env.arbiter.revoke_grant(&g.id).unwrap();
-        }
-    }
+    revoke_measuring(&env, "measurer");
     let (sup, env) = restart_box(sup, env, dir.path()).await;
     assert!(
         may_measure_the_machine(&env, "measurer"),
@@ -678,11 +683,7 @@ async fn an_approved_host_metrics_becomes_a_grant_once_even_for_a_component_inst
     running(&sup, "measurer").await;
 
     // Revoked by the owner, it stays revoked across restarts.
-    for g in env.arbiter.grants(Some("measurer")) {
-        if g.store == "box" {
-            env.arbiter.revoke_grant(&g.id).unwrap();
-        }
-    }
+    revoke_measuring(&env, "measurer");
     let (sup, env) = restart_box(sup, env, dir.path()).await;
     assert!(!may_measure_the_machine(&env, "measurer"));
     sup.shutdown();
