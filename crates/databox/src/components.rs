@@ -255,16 +255,20 @@ fn print_components(list: &Value) {
             c["restarts"].as_u64().unwrap_or(0),
             c["url"].as_str().unwrap_or("-"),
         );
-        // Why it is not running as it should, in the box's words; for one that runs, its last
-        // problem with its time, since it may be long over.
+        // Why it is not running as it should, in the box's words; otherwise its last problem,
+        // with its time and whether it has worked since.
         if let Some(reason) = status["reason"].as_str() {
             println!("    {reason}");
         } else if let Some(problem) = c["last_error"].as_str() {
-            match c["last_error_ms"].as_i64() {
-                Some(ms) if status["state"] == "running" => {
-                    println!("    last problem, at {}: {problem}", time_of(ms))
-                }
-                _ => println!("    {problem}"),
+            let at = c["last_error_ms"].as_i64();
+            let over = at.zip(c["last_ok_ms"].as_i64()).is_some_and(|(e, ok)| ok > e);
+            match at {
+                Some(ms) if over => println!(
+                    "    last problem, at {} (it has worked since): {problem}",
+                    time_of(ms)
+                ),
+                Some(ms) => println!("    last problem, at {}: {problem}", time_of(ms)),
+                None => println!("    {problem}"),
             }
         }
     }

@@ -206,6 +206,9 @@ pub struct ComponentInfo {
     pub last_error: Option<String>,
     /// When the last failure happened (epoch ms).
     pub last_error_ms: Option<i64>,
+    /// When one of its handlers (timer, new data, a page) last ran without failing: after
+    /// `last_error_ms`, the last problem is over.
+    pub last_ok_ms: Option<i64>,
     /// How many times it was started again after failing.
     pub restarts: u32,
     /// Its page, served through the box, when it has one.
@@ -254,6 +257,7 @@ struct Slot {
     loaded: Option<Arc<Loaded>>,
     status: Status,
     last_error: Option<(i64, String)>,
+    last_ok_ms: Option<i64>,
     restarts: u32,
     logs: VecDeque<LogLine>,
     worker: Option<(watch::Sender<bool>, JoinHandle<()>)>,
@@ -421,6 +425,7 @@ impl Supervisor {
                     loaded,
                     status,
                     last_error: None,
+                    last_ok_ms: None,
                     restarts: 0,
                     logs: VecDeque::new(),
                     worker: None,
@@ -719,6 +724,7 @@ impl Supervisor {
                 loaded: Some(loaded),
                 status: Status::Stopped,
                 last_error: None,
+                last_ok_ms: None,
                 restarts: 0,
                 logs: old.map(|o| o.logs).unwrap_or_default(),
                 worker: None,
@@ -948,6 +954,7 @@ impl Supervisor {
             }
         };
         self.note_logs(name, report.logs);
+        self.note(name, |s| s.last_ok_ms = Some(now_ms()));
         Ok(response)
     }
 
@@ -1121,7 +1128,10 @@ impl Supervisor {
                                 .0
                                 .push(self.watch(&loaded, ds, events, data_tx.clone(), stop.clone()));
                         }
-                        self.note(&name, |s| s.status = Status::Running);
+                        self.note(&name, |s| {
+                            s.status = Status::Running;
+                            s.last_ok_ms = Some(now_ms());
+                        });
                     }
                     Err(e) => {
                         failures += 1;
@@ -1289,6 +1299,7 @@ fn info_of(name: &str, s: &Slot) -> ComponentInfo {
         status: s.status.clone(),
         last_error: s.last_error.as_ref().map(|(_, e)| e.clone()),
         last_error_ms: s.last_error.as_ref().map(|(ms, _)| *ms),
+        last_ok_ms: s.last_ok_ms,
         restarts: s.restarts,
         url: c.ui.then(|| format!("/app/{name}/")),
         store: name.to_owned(),

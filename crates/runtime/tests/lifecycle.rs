@@ -294,6 +294,19 @@ async fn a_driver_runs_its_timer_keeps_logs_and_serves_its_pages() {
     );
     let pager_ticks = ticks_beyond(&env, "pager", 0).await;
     ticks_beyond(&env, "pager", pager_ticks).await;
+    // Its timer has run well since the failed page: the problem is over, and the owner can tell.
+    let info = eventually("a handler that ran well after the problem", || {
+        let info = sup.info("pager").unwrap();
+        info.last_ok_ms
+            .zip(info.last_error_ms)
+            .is_some_and(|(ok, e)| ok > e)
+            .then_some(info)
+    })
+    .await;
+    assert!(
+        info.last_error.is_some(),
+        "the last problem is still shown: {info:?}"
+    );
     assert_eq!(
         sup.handle("ticker", page("/hello", "y")).await.unwrap().body,
         b"hello y"

@@ -453,6 +453,16 @@ async function appsPage() {
   watchStates('/apps');
 }
 
+// A component's last problem: in red while it is current, as a note once a handler has run
+// well since.
+function lastProblem(c) {
+  if (!c.last_error) return null;
+  const over = c.last_ok_ms && c.last_error_ms && c.last_ok_ms > c.last_error_ms;
+  return over
+    ? h('p', { class: 'note' }, `Last problem (${fmtTime(c.last_error_ms)}; it has worked since): ${c.last_error}`)
+    : h('p', { class: 'error' }, `Last problem (${fmtTime(c.last_error_ms)}): ${c.last_error}`);
+}
+
 function componentCard(c) {
   const logs = h('div', { class: 'logs', hidden: true });
   const path = `/api/v1/components/${enc(c.name)}`;
@@ -484,7 +494,7 @@ function componentCard(c) {
   return h('article', { class: 'card component', id: c.name, 'aria-label': c.name },
     h('header', {}, h('h3', {}, c.name, ' ', h('small', {}, `${c.kind} ${c.version}`)), stateBadge(c.status, c.name)),
     h('p', {}, c.description),
-    c.last_error ? h('p', { class: c.status?.state === 'running' ? 'note' : 'error' }, `Last problem (${fmtTime(c.last_error_ms)}): ${c.last_error}`) : null,
+    lastProblem(c),
     c.status?.state === 'failing' && c.status.retry_ms ? h('p', { class: 'note' }, `Next try ${fmtTime(c.status.retry_ms)}`) : null,
     Object.keys(c.mapping ?? {}).length ? h('p', {}, 'Uses: ', Object.entries(c.mapping).map(([k, v]) => `${k} → ${v ?? 'declined'}`).join('; ')) : null,
     h('div', { class: 'toolbar' },
