@@ -621,7 +621,10 @@ async function accessPage() {
   ]);
   const used = new Map();
   for (const r of recent) {
-    const key = `${r.principal}|${r.operation}|${[r.store, r.datasource].filter(Boolean).join('/')}|${r.outcome ?? 'ok'}`;
+    // A read of no store (a driver measuring the box's machine) is named by what it read, as in
+    // the statement.
+    const measured = r.kind === 'access' && r.operation === 'read' && (r.outcome ?? 'ok') === 'ok' ? r.detail ?? '' : '';
+    const key = `${r.principal}|${r.operation}|${[r.store, r.datasource].filter(Boolean).join('/') || measured}|${r.outcome ?? 'ok'}`;
     used.set(key, (used.get(key) ?? 0) + (r.count || 1));
   }
   const cards = principals.map((p) => {
