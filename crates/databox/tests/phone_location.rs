@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{BoxProcess, HttpClient};
+use common::{BoxProcess, HttpClient, civil_from_days};
 use serde_json::{Value, json};
 
 /// Sealed by libsodium (`crypto_secretbox_easy`, as the OwnTracks apps seal) under the
@@ -70,15 +70,7 @@ fn overland_point(s: i64, lat: f64, lon: f64) -> Value {
     let days = s.div_euclid(86_400);
     let secs = s.rem_euclid(86_400);
     // Days since 1970 to a civil date, for the ISO 8601 timestamp Overland sends.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = civil_from_days(days);
     let ts = format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         secs / 3600,

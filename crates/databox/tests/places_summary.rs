@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{BoxProcess, HttpClient, eventually, ok};
+use common::{BoxProcess, HttpClient, civil_from_days, eventually, ok};
 use serde_json::{Value, json};
 
 const DAY_S: i64 = 86_400;
@@ -135,17 +135,10 @@ impl Walker {
     }
 }
 
-/// `2026-03-02` for a day counted from 1970-01-01 (Howard Hinnant's `civil_from_days`).
+/// `2026-03-02` for a day counted from 1970-01-01.
 fn iso_date(days: i64) -> String {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    format!("{:04}-{m:02}-{d:02}", yoe + era * 400 + i64::from(m <= 2))
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}")
 }
 
 fn now_s() -> i64 {
